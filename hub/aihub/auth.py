@@ -1,0 +1,26 @@
+"""Accounts: NativeAuthenticator (sign-up, admin approval) with the admin made up front.
+
+Stock NativeAuthenticator lets whoever signs up first under an admin's name become that
+admin. Here the admin's account is created when the hub starts, with the initial
+password from the secrets volume, so the admin name can never be claimed by sign-up.
+"""
+
+import bcrypt
+from nativeauthenticator import NativeAuthenticator
+from nativeauthenticator.orm import UserInfo
+from traitlets import Unicode
+
+
+class BundleAuthenticator(NativeAuthenticator):
+    initial_admin_password = Unicode(
+        "", config=True, help="Password given to an admin account that has none yet."
+    )
+
+    def add_user(self, user):
+        # Called for every user at hub start, so this runs before anyone can sign up.
+        if user.name in self.admin_users and self.initial_admin_password and not self.user_exists(user.name):
+            hashed = bcrypt.hashpw(self.initial_admin_password.encode(), bcrypt.gensalt())
+            self.db.add(UserInfo(username=user.name, password=hashed, is_authorized=True))
+            self.db.commit()
+            self.log.info("Created admin account %s with the initial password", user.name)
+        return super().add_user(user)

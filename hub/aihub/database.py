@@ -1,0 +1,12 @@
+"""Where the hub keeps its state: the PostgreSQL database admins query."""
+
+from types import SimpleNamespace
+from urllib.parse import quote
+
+
+def database_url(settings: SimpleNamespace, password: str) -> str:
+    # SQLAlchemy 2.1 maps plain postgresql:// to psycopg 3; the image ships psycopg2.
+    return (
+        f"postgresql+psycopg2://{settings.postgres_user}:{quote(password, safe='')}"
+        f"@{settings.postgres_host}:{settings.postgres_port}/{settings.postgres_db}"
+    )

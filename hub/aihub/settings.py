@@ -1,0 +1,211 @@
+"""Every setting an admin can change, read from the environment in this one place.
+
+Each setting is a row of SETTINGS: the environment variable, its default (as text),
+a parser that turns the text into a typed value or raises ValueError with a reason a
+person can act on, and one line of help. `.env.example` mirrors this table line for
+line (tests/unit/test_env_example.py keeps the two in step).
+
+An empty value means "use the default", so `FOO=` in .env is never an error.
+Secret settings default to "" and are generated on first start (see aihub.secrets);
+their values never appear in an error message.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import sys
+from dataclasses import dataclass
+from types import SimpleNamespace
+from typing import Any, Callable, Mapping
+
+ENV_FILE_HINT = "set it in .env"
+
+
+class ConfigError(Exception):
+    """One or more settings are wrong; each line of str(error) names one variable."""
+
+    def __init__(self, problems: list[str]):
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+# -- parsers: text -> value, or ValueError("why, and what a good value looks like") --
+
+
+def choice(*allowed: str) -> Callable[[str], str]:
+    def parse(text: str) -> str:
+        value = text.lower()
+        if value not in allowed:
+            raise ValueError(f"must be one of {', '.join(allowed)}")
+        return value
+
+    return parse
+
+
+_MEMORY_UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
+
+
+def memory(text: str) -> int | None:
+    """'2G' -> bytes; '0' means no limit (None)."""
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([KMGT]?)I?B?", text.upper())
+    if not match:
+        raise ValueError("is not a memory size; use a number with K, M or G, e.g. 2G (0 = no limit)")
+    size = int(float(match[1]) * _MEMORY_UNITS[match[2]])
+    if size == 0:
+        return None
+    if size < 128 * 1024**2:
+        raise ValueError("is below 128M, too small for a JupyterLab server")
+    return size
+
+
+def cpus(text: str) -> float | None:
+    """'1.5' -> 1.5 CPUs; '0' means no limit (None)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError("is not a number of CPUs, e.g. 1 or 0.5 (0 = no limit)") from None
+    if not math.isfinite(value) or value < 0:
+        raise ValueError("must be 0 (no limit) or a positive number of CPUs")
+    return value or None
+
+
+_DURATION_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def duration(text: str) -> int:
+    """'3600', '60m', '1h' -> seconds."""
+    match = re.fullmatch(r"(\d+)\s*([smhd]?)", text.lower())
+    if not match:
+        raise ValueError("is not a duration; use seconds or a number with s, m, h or d, e.g. 1h")
+    return int(match[1]) * _DURATION_UNITS[match[2]]
+
+
+def port(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 65535:
+        raise ValueError("is not a TCP port; use a whole number from 1 to 65535")
+    return int(text)
+
+
+def hostname(text: str) -> str:
+    if not re.fullmatch(r"[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?", text):
+        raise ValueError("is not a host name (letters, digits, dots and dashes)")
+    return text
+
+
+def identifier(text: str) -> str:
+    """A PostgreSQL role or database name, or a hub user name: safe in URLs and SQL."""
+    if not re.fullmatch(r"[a-z_][a-z0-9_.-]{0,62}", text):
+        raise ValueError("must start with a lowercase letter or _ and use only a-z, 0-9, _ . -")
+    return text
+
+
+def image(text: str) -> str:
+    if not re.fullmatch(r"[a-z0-9][a-z0-9._/:@-]*", text):
+        raise ValueError("is not a Docker image name, e.g. aihub-singleuser:0.1.0")
+    return text
+
+
+def password(text: str) -> str:
+    if text and len(text) < 8:
+        raise ValueError("is too short; use at least 8 characters or leave it empty to generate one")
+    return text
+
+
+def login_password(text: str) -> str:
+    # bcrypt, which stores login passwords, refuses more than 72 bytes.
+    if len(text.encode()) > 72:
+        raise ValueError("is longer than 72 bytes, more than a login password can hold")
+    return password(text)
+
+
+def hex_secret(text: str) -> str:
+    if text and not re.fullmatch(r"(?:[0-9a-fA-F]{2}){32,}", text):
+        raise ValueError("must be at least 64 hex digits (openssl rand -hex 32), or empty to generate one")
+    return text
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    default: str
+    parse: Callable[[str], Any]
+    help: str
+    secret: bool = False
+
+    @property
+    def attr(self) -> str:
+        return self.name.lower()
+
+
+def project_name(text: str) -> str:
+    if not re.fullmatch(r"[a-z0-9][a-z0-9_-]*", text):
+        raise ValueError("must be lowercase letters, digits, _ and -, starting with a letter or digit")
+    return text
+
+
+SETTINGS: tuple[Setting, ...] = (
+    # The stack
+    Setting("COMPOSE_PROJECT_NAME", "aihub", project_name,
+            "name of this stack: prefixes its containers, networks and volumes (two classes on one machine: two names, two HUB_PORTs)"),
+    # Accounts
+    Setting("AUTH_MODE", "approval", choice("approval", "open"),
+            "approval: students sign up and an admin approves them; open: sign-up alone gives access (workshops)"),
+    Setting("ADMIN_USER", "admin", identifier,
+            "the admin account, created on first start with ADMIN_PASSWORD"),
+    Setting("ADMIN_PASSWORD", "", login_password,
+            "the admin's initial password; empty: generated on first start", secret=True),
+    # Student servers
+    Setting("SINGLEUSER_IMAGE", "aihub-singleuser:0.1.0", image,
+            "the image every student's server runs; docker compose builds it from singleuser/"),
+    Setting("USER_MEM_LIMIT", "2G", memory,
+            "memory limit of each student's server, e.g. 512M, 2G; 0 = no limit"),
+    Setting("USER_CPU_LIMIT", "1", cpus,
+            "CPU limit of each student's server, e.g. 0.5, 2; 0 = no limit"),
+    Setting("CULL_IDLE_TIMEOUT", "1h", duration,
+            "stop a student's server after this long without activity (seconds, or 30m, 1h); 0 = never"),
+    # Hub database
+    Setting("POSTGRES_HOST", "postgres", hostname, "host of the hub's PostgreSQL database"),
+    Setting("POSTGRES_PORT", "5432", port, "port of the hub's PostgreSQL database"),
+    Setting("POSTGRES_USER", "jupyterhub", identifier, "PostgreSQL user the hub connects as"),
+    Setting("POSTGRES_DB", "jupyterhub", identifier, "PostgreSQL database that holds the hub's tables"),
+    Setting("POSTGRES_PASSWORD", "", password,
+            "PostgreSQL password; empty: generated on first start", secret=True),
+    # Hub internals
+    Setting("HUB_COOKIE_SECRET", "", hex_secret,
+            "signs login cookies; empty: generated on first start", secret=True),
+    Setting("PROXY_AUTH_TOKEN", "", password,
+            "token between the hub and its HTTP proxy; empty: generated on first start", secret=True),
+)
+
+
+def load(environ: Mapping[str, str] | None = None) -> SimpleNamespace:
+    """Parse every setting; raise ConfigError listing every wrong one."""
+    environ = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    problems: list[str] = []
+    for setting in SETTINGS:
+        text = environ.get(setting.name, "").strip() or setting.default
+        try:
+            values[setting.attr] = setting.parse(text)
+        except ValueError as reason:
+            shown = "(value hidden)" if setting.secret else repr(text)
+            problems.append(f"{setting.name}={shown} {reason}; {ENV_FILE_HINT}")
+    if problems:
+        raise ConfigError(problems)
+    return SimpleNamespace(**values)
+
+
+def exit_on_error(error: ConfigError) -> None:
+    """Print one line per problem, no traceback, and stop with status 2."""
+    for problem in error.problems:
+        print(f"aihub: configuration error: {problem}", file=sys.stderr)
+    raise SystemExit(2)
+
+
+def load_or_exit(environ: Mapping[str, str] | None = None) -> SimpleNamespace:
+    try:
+        return load(environ)
+    except ConfigError as error:
+        exit_on_error(error)

@@ -1,0 +1,76 @@
+"""JupyterHub configuration of the AI classroom bundle: what runs where, top to bottom.
+
+Nothing to edit here: every value an admin may change comes from .env, parsed and
+validated by aihub.settings (a wrong value stops the hub with one line naming it).
+Secrets come from the `secrets` volume (aihub.secrets). Logic lives in the aihub
+package, with its tests; this file only wires it in.
+"""
+
+import nativeauthenticator
+
+from aihub import secrets, settings as settings_module
+from aihub.auth import BundleAuthenticator
+from aihub.database import database_url
+from aihub.services import hub_roles, hub_services
+
+settings = settings_module.load_or_exit()
+secret = secrets.read_or_exit()
+c = get_config()  # noqa: F821 (provided by JupyterHub)
+
+# --- The hub and its proxy ----------------------------------------------------------
+
+# People reach everything through the proxy on port 8000 (published as HUB_PORT).
+c.JupyterHub.bind_url = "http://:8000"
+# Student servers call the hub's API by its service name on the users network.
+c.JupyterHub.hub_bind_url = "http://0.0.0.0:8081"
+c.JupyterHub.hub_connect_url = "http://hub:8081"
+c.JupyterHub.cookie_secret = bytes.fromhex(secret["HUB_COOKIE_SECRET"])
+c.ConfigurableHTTPProxy.auth_token = secret["PROXY_AUTH_TOKEN"]
+# Accounts, servers and tokens live in PostgreSQL, where admins can query them.
+c.JupyterHub.db_url = database_url(settings, secret["POSTGRES_PASSWORD"])
+# Stopping the hub stops students' servers, so `docker compose down` leaves nothing behind.
+c.JupyterHub.cleanup_servers = True
+
+# --- Accounts ----------------------------------------------------------------------
+
+# Students sign up on the hub's page; an admin approves them at /hub/authorize.
+c.JupyterHub.authenticator_class = BundleAuthenticator
+c.JupyterHub.template_paths = [f"{nativeauthenticator.__path__[0]}/templates/"]
+c.NativeAuthenticator.open_signup = settings.auth_mode == "open"
+c.NativeAuthenticator.minimum_password_length = 8
+c.Authenticator.admin_users = {settings.admin_user}
+c.BundleAuthenticator.initial_admin_password = secret["ADMIN_PASSWORD"]
+# NativeAuthenticator decides who is approved; the hub admits every approved account.
+c.Authenticator.allow_all = True
+# Users an admin adds in the admin panel are approved when they sign up.
+c.Authenticator.allow_existing_users = True
+
+# --- Student servers ---------------------------------------------------------------
+
+# One container per student, from the image docker compose builds from singleuser/.
+c.JupyterHub.spawner_class = "docker"
+c.DockerSpawner.image = settings.singleuser_image
+# docker compose builds the image; pulling could only fetch someone else's.
+c.DockerSpawner.pull_policy = "never"
+# Containers, volumes and the network carry the stack's name (as in docker-compose.yml).
+c.DockerSpawner.prefix = settings.compose_project_name
+c.DockerSpawner.network_name = f"{settings.compose_project_name}-users"
+c.DockerSpawner.use_internal_ip = True
+# Containers are disposable; the student's home folder is a named volume that stays.
+c.DockerSpawner.remove = True
+c.DockerSpawner.volumes = {"{prefix}-user-{username}": "/home/jovyan"}
+c.DockerSpawner.notebook_dir = "/home/jovyan"
+c.DockerSpawner.mem_limit = settings.user_mem_limit
+c.DockerSpawner.cpu_limit = settings.user_cpu_limit
+# Nothing in a student's container may gain privileges (no setuid escalation).
+c.DockerSpawner.extra_host_config = {"security_opt": ["no-new-privileges"]}
+c.Spawner.default_url = "/lab"
+# A first start on a cold machine can be slow; give up only after two minutes.
+c.Spawner.start_timeout = 120
+c.Spawner.http_timeout = 120
+
+# --- Services the hub runs ---------------------------------------------------------
+
+# The idle culler stops servers idle for CULL_IDLE_TIMEOUT.
+c.JupyterHub.services = hub_services(settings)
+c.JupyterHub.load_roles = hub_roles(settings)

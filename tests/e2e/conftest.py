@@ -1,0 +1,66 @@
+"""The stack, brought up once per run from a clean state, and the people who use it."""
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from .browser import Browser
+from .stack import Stack
+
+TEST_PROJECT = "aihub-test"
+TEST_PORT = int(os.environ.get("AIHUB_TEST_PORT", "18000"))
+# What an admin might put in .env; small limits keep the test machine comfortable.
+TEST_SETTINGS = {"USER_MEM_LIMIT": "1G", "USER_CPU_LIMIT": "1", "CULL_IDLE_TIMEOUT": "1h"}
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if "/e2e/" in str(item.fspath):
+            item.add_marker(pytest.mark.e2e)
+
+
+@pytest.fixture(scope="session")
+def stack(figures):
+    if not shutil.which("docker"):
+        pytest.fail("the end-to-end tests need Docker with Compose v2 (see README, Tests)")
+    workdir = Path(tempfile.mkdtemp(prefix="aihub-e2e-"))
+    stack = Stack(workdir, TEST_PROJECT, TEST_PORT, TEST_SETTINGS)
+    stack.prepare()
+    stack.purge()  # a clean state: no containers or volumes from an earlier run
+    figures["compose up -d (build) to healthy hub"] = f"{stack.up():.1f} s"
+    yield stack
+    if os.environ.get("AIHUB_TEST_KEEP") != "1":
+        stack.purge()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def admin(stack):
+    user, password = stack.admin_login()
+    browser = Browser(stack.url)
+    browser.log_in(user, password)
+    assert browser.is_logged_in(), "the admin could not log in with the generated password"
+    return browser
+
+
+@pytest.fixture(scope="session")
+def student_credentials():
+    return "alice", "correct-horse-battery"
+
+
+@pytest.fixture(scope="session")
+def student(stack, admin, student_credentials):
+    """A student who signed up on the hub's page and was approved by the admin."""
+    username, password = student_credentials
+    browser = Browser(stack.url)
+    message = browser.sign_up(username, password)
+    assert "sent to the admin" in message
+    browser.log_in(username, password)
+    assert not browser.is_logged_in(), "an unapproved student could log in"
+    admin.approve(username)
+    browser.log_in(username, password)
+    assert browser.is_logged_in(), "the approved student could not log in"
+    return browser

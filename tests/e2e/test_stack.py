@@ -1,0 +1,149 @@
+"""The stack end to end, driven as an admin and a student would, in the order they would.
+
+Tests in this module share one running stack and build on each other (sign-up before
+spawn, a file written before it is looked for), so they run in file order.
+"""
+
+import json
+
+import pytest
+
+from .browser import Browser
+from .stack import run
+
+NOTE = "/home/jovyan/note.txt"
+WRITE_NOTE = f"open('{NOTE}', 'w').write('kept across respawns')\nimport os\nprint(os.getuid(), os.stat('/home/jovyan').st_uid)"
+READ_NOTE = f"print(open('{NOTE}').read())"
+
+
+def test_login_page_and_health(stack):
+    assert stack.http_status("/hub/health") == 200
+    page = Browser(stack.url).page("/hub/login")
+    assert page.status_code == 200
+    assert 'name="password"' in page.text and "/hub/signup" in page.text
+
+
+def test_secrets_are_generated_not_defaults(stack):
+    user, password = stack.admin_login()
+    assert user == "admin"
+    assert len(password) >= 12 and password.lower() not in {"admin", "password", "changeme"}
+    # The database password is generated too, and is what PostgreSQL was initialised with.
+    db_password = stack.compose("exec", "-T", "hub", "cat", "/srv/secrets/postgres_password").stdout.strip()
+    assert len(db_password) >= 24
+
+
+def test_admin_name_cannot_be_claimed_by_sign_up(stack, admin):
+    intruder = Browser(stack.url)
+    assert "already in use" in intruder.sign_up("admin", "intruder-password")
+    intruder.log_in("admin", "intruder-password")
+    assert not intruder.is_logged_in()
+
+
+def test_student_spawns_and_runs_a_cell(stack, student, figures):
+    figures["first spawn of a student server (API start to ready)"] = f"{student.start_server():.1f} s"
+    student.open_lab()
+    uid, home_owner = student.run_cell(WRITE_NOTE).split()
+    assert (uid, home_owner) == ("1000", "1000"), "the server must run as jovyan and own its home volume"
+    listing = student.api("GET", student.server_path + "/api/contents/").json()
+    assert "note.txt" in [item["name"] for item in listing["content"]]
+
+
+def test_student_container_is_confined(stack, student, figures):
+    container = stack.user_container(student.username)
+    info = json.loads(run(["docker", "inspect", container]).stdout)[0]
+    assert info["Config"]["User"] in ("jovyan", "1000")
+    assert all("docker.sock" not in mount["Source"] for mount in info["Mounts"])
+    assert list(info["NetworkSettings"]["Networks"]) == [f"{stack.project}-users"]
+    assert info["HostConfig"]["Memory"] == 1024**3
+    assert info["HostConfig"]["NanoCpus"] == 10**9
+    volume = [mount for mount in info["Mounts"] if mount["Destination"] == "/home/jovyan"]
+    assert volume and volume[0]["Name"] == f"{stack.project}-user-{student.username}"
+    # The database is on a network the student's container is not on: by name or address.
+    postgres = stack.compose("ps", "-q", "postgres").stdout.strip()
+    db_ip = next(iter(json.loads(run(["docker", "inspect", postgres]).stdout)[0]["NetworkSettings"]["Networks"].values()))["IPAddress"]
+    for host in ("postgres", db_ip):
+        probe = run(["docker", "exec", container, "python", "-c",
+                     f"import socket; socket.create_connection(('{host}', 5432), timeout=5)"], check=False)
+        assert probe.returncode != 0, f"a student's container reached PostgreSQL at {host}"
+    assert run(["docker", "exec", container, "test", "-e", "/var/run/docker.sock"], check=False).returncode != 0
+    memory = run(["docker", "stats", "--no-stream", "--format", "{{.MemUsage}}", container]).stdout.split("/")[0]
+    figures["memory of a student container after one cell"] = memory.strip()
+
+
+def test_files_survive_container_removal_and_respawn(stack, student, figures):
+    student.stop_server()
+    container = stack.user_container(student.username)
+    assert run(["docker", "inspect", container], check=False).returncode != 0, "the stopped container was not removed"
+    figures["respawn of a student server"] = f"{student.start_server():.1f} s"
+    student.open_lab()
+    assert student.run_cell(READ_NOTE).strip() == "kept across respawns"
+
+
+def test_admins_query_the_users_table(stack, student):
+    # The README's query, through the README's psql command.
+    rows = stack.psql("SELECT name, admin, last_activity FROM users ORDER BY name")
+    accounts = {line.split("|")[0]: line.split("|")[1] for line in rows.splitlines()}
+    assert accounts.get("admin") == "t" and accounts.get(student.username) == "f"
+
+
+def test_metrics_and_services_for_admins_only(stack, admin, student):
+    metrics = admin.page("/hub/metrics")
+    assert metrics.status_code == 200 and "jupyterhub_" in metrics.text
+    assert student.page("/hub/metrics").status_code == 403
+    assert Browser(stack.url).page("/hub/metrics").status_code in (401, 403)
+    services = admin.api("GET", "/hub/api/services").json()
+    assert "idle-culler" in services
+
+
+def test_down_and_up_keep_accounts_secrets_and_files(stack, student_credentials, figures):
+    before = stack.admin_login()
+    stack.down()
+    assert f"{stack.project}-user-{student_credentials[0]}" in stack.user_volumes()
+    figures["compose up -d (images built) to healthy hub"] = f"{stack.up():.1f} s"
+    assert stack.admin_login() == before
+    admin = Browser(stack.url)
+    admin.log_in(*before)
+    assert admin.is_logged_in()
+    student = Browser(stack.url)
+    student.log_in(*student_credentials)
+    assert student.is_logged_in()
+    student.start_server()
+    student.open_lab()
+    assert student.run_cell(READ_NOTE).strip() == "kept across respawns"
+
+
+@pytest.mark.parametrize("variable, value", [
+    ("USER_MEM_LIMIT", "lots"),
+    ("POSTGRES_PORT", "99999"),
+    ("AUTH_MODE", "ldap"),
+])
+def test_bad_setting_stops_the_hub_with_one_line(stack, variable, value):
+    result = stack.compose("run", "--rm", "--no-deps", "-T", "-e", f"{variable}={value}", "hub", check=False)
+    output = (result.stdout + result.stderr).strip().splitlines()
+    errors = [line for line in output if "configuration error" in line]
+    assert result.returncode == 2
+    assert len(errors) == 1 and variable in errors[0] and value in errors[0], output
+    assert not any("Traceback" in line for line in output)
+
+
+def test_bad_setting_makes_the_stack_report_an_unhealthy_hub(stack):
+    stack.write_env({**stack.settings, "USER_MEM_LIMIT": "lots"})
+    try:
+        stack.compose("up", "-d", "hub")
+        with pytest.raises(AssertionError, match="not healthy"):
+            stack.wait_healthy(timeout=30)
+        logs = stack.compose("logs", "hub").stdout
+        assert "USER_MEM_LIMIT='lots' is not a memory size" in logs
+    finally:
+        stack.write_env(stack.settings)
+        stack.compose("up", "-d", "hub")
+    stack.wait_healthy()
+
+
+def test_no_secret_in_logs(stack):
+    logs = stack.compose("logs", "--no-log-prefix").stdout + stack.compose("logs", "--no-log-prefix").stderr
+    secret_files = ("admin_password", "postgres_password", "hub_cookie_secret", "proxy_auth_token")
+    for name in secret_files:
+        value = stack.compose("exec", "-T", "hub", "cat", f"/srv/secrets/{name}").stdout.strip()
+        assert value and value not in logs, f"{name} appears in the stack's logs"
+

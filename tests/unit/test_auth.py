@@ -1,0 +1,79 @@
+"""aihub.auth.BundleAuthenticator: the admin's account exists before anyone can sign up."""
+
+import asyncio
+from types import SimpleNamespace
+
+import bcrypt
+import pytest
+from nativeauthenticator.orm import UserInfo
+from sqlalchemy import create_engine
+from sqlalchemy.orm import Session
+
+from aihub.auth import BundleAuthenticator
+
+INITIAL_PASSWORD = "initial-admin-pass"
+ADMIN = SimpleNamespace(name="admin")
+
+
+@pytest.fixture(autouse=True)
+def fast_bcrypt(monkeypatch):
+    """The fewest bcrypt rounds: the same hashes and checks, a hundred times faster."""
+    gensalt = bcrypt.gensalt
+    monkeypatch.setattr(bcrypt, "gensalt", lambda rounds=4, prefix=b"2b": gensalt(4, prefix))
+
+
+@pytest.fixture
+def db():
+    """A real SQLAlchemy session on an in-memory database; the authenticator makes its table."""
+    with Session(create_engine("sqlite://")) as session:
+        yield session
+
+
+@pytest.fixture
+def make_authenticator(db):
+    def make(initial_admin_password=INITIAL_PASSWORD):
+        return BundleAuthenticator(db=db, admin_users={"admin"}, initial_admin_password=initial_admin_password)
+
+    return make
+
+
+def log_in(authenticator, username, password):
+    return asyncio.run(authenticator.authenticate(None, {"username": username, "password": password}))
+
+
+def test_add_user_creates_the_admin_approved_with_the_initial_password(db, make_authenticator):
+    authenticator = make_authenticator()
+    authenticator.add_user(ADMIN)
+    info = UserInfo.find(db, "admin")
+    assert info.is_authorized
+    assert bcrypt.checkpw(INITIAL_PASSWORD.encode(), info.password)
+    assert log_in(authenticator, "admin", INITIAL_PASSWORD) == "admin"
+    assert log_in(authenticator, "admin", "wrong-password") is None
+
+
+def test_add_user_again_keeps_a_changed_password(db, make_authenticator):
+    authenticator = make_authenticator()
+    authenticator.add_user(ADMIN)
+    assert authenticator.change_password("admin", "changed-by-admin-1")
+    stored = UserInfo.find(db, "admin").password
+    make_authenticator().add_user(ADMIN)  # the hub restarts
+    assert db.query(UserInfo).filter_by(username="admin").count() == 1
+    assert UserInfo.find(db, "admin").password == stored
+    assert log_in(authenticator, "admin", "changed-by-admin-1") == "admin"
+
+
+def test_the_admin_name_cannot_be_claimed_by_sign_up(db, make_authenticator):
+    authenticator = make_authenticator()
+    authenticator.add_user(ADMIN)
+    assert authenticator.create_user("admin", "attacker-password-1") is None
+    assert log_in(authenticator, "admin", "attacker-password-1") is None
+
+
+def test_a_student_gets_no_account_from_add_user(db, make_authenticator):
+    make_authenticator().add_user(SimpleNamespace(name="alice"))
+    assert UserInfo.find(db, "alice") is None
+
+
+def test_without_an_initial_password_no_account_is_made(db, make_authenticator):
+    make_authenticator(initial_admin_password="").add_user(ADMIN)
+    assert db.query(UserInfo).count() == 0
