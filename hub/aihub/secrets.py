@@ -77,7 +77,8 @@ def read_or_exit(directory: Path | None = None) -> dict[str, str]:
 def main(argv: list[str], directory: Path | None = None) -> int:
     command = argv[0] if argv else ""
     if command == "init":
-        ensure(settings_module.load_or_exit(), directory)
+        # Only the secrets are checked here: other settings are the hub's to report.
+        ensure(settings_module.load_or_exit(table=settings_module.SECRET_SETTINGS), directory)
         print(f"aihub: secrets ready in {directory or SECRETS_DIR}")
         return 0
     if command == "admin-login":

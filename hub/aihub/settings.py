@@ -180,12 +180,15 @@ SETTINGS: tuple[Setting, ...] = (
 )
 
 
-def load(environ: Mapping[str, str] | None = None) -> SimpleNamespace:
-    """Parse every setting; raise ConfigError listing every wrong one."""
+SECRET_SETTINGS = tuple(setting for setting in SETTINGS if setting.secret)
+
+
+def load(environ: Mapping[str, str] | None = None, table: tuple[Setting, ...] = SETTINGS) -> SimpleNamespace:
+    """Parse every setting of `table`; raise ConfigError listing every wrong one."""
     environ = os.environ if environ is None else environ
     values: dict[str, Any] = {}
     problems: list[str] = []
-    for setting in SETTINGS:
+    for setting in table:
         text = environ.get(setting.name, "").strip() or setting.default
         try:
             values[setting.attr] = setting.parse(text)
@@ -204,8 +207,8 @@ def exit_on_error(error: ConfigError) -> None:
     raise SystemExit(2)
 
 
-def load_or_exit(environ: Mapping[str, str] | None = None) -> SimpleNamespace:
+def load_or_exit(environ: Mapping[str, str] | None = None, table: tuple[Setting, ...] = SETTINGS) -> SimpleNamespace:
     try:
-        return load(environ)
+        return load(environ, table)
     except ConfigError as error:
         exit_on_error(error)

@@ -80,9 +80,11 @@ class Stack:
         return run(["docker", "compose", *files, *args], cwd=self.workdir, check=check, timeout=timeout, env=env)
 
     def up(self, timeout: float = 1800) -> float:
-        """`docker compose up -d`, then wait for a healthy hub; return seconds to healthy."""
+        """`docker compose up -d`, then wait for a healthy hub; return seconds taken in all."""
+        started = time.monotonic()
         self.compose("up", "-d", "--build", timeout=timeout)
-        return self.wait_healthy()
+        self.wait_healthy()
+        return time.monotonic() - started
 
     def wait_healthy(self, timeout: float = 180) -> float:
         started = time.monotonic()

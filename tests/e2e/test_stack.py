@@ -55,7 +55,7 @@ def test_student_container_is_confined(stack, student, figures):
     assert all("docker.sock" not in mount["Source"] for mount in info["Mounts"])
     assert list(info["NetworkSettings"]["Networks"]) == [f"{stack.project}-users"]
     assert info["HostConfig"]["Memory"] == 1024**3
-    assert info["HostConfig"]["NanoCpus"] == 10**9
+    assert info["HostConfig"]["CpuQuota"] / info["HostConfig"]["CpuPeriod"] == 1.0  # one CPU
     volume = [mount for mount in info["Mounts"] if mount["Destination"] == "/home/jovyan"]
     assert volume and volume[0]["Name"] == f"{stack.project}-user-{student.username}"
     # The database is on a network the student's container is not on: by name or address.

@@ -99,6 +99,16 @@ def test_main_init_makes_the_secrets(directory, capsys):
     assert str(directory) in capsys.readouterr().out
 
 
+def test_main_init_leaves_other_bad_settings_for_the_hub_to_report(directory, monkeypatch):
+    """A wrong USER_MEM_LIMIT must surface in the hub's log, not stop the secrets job."""
+    monkeypatch.setenv("USER_MEM_LIMIT", "lots")
+    assert secrets.main(["init"], directory) == 0
+    monkeypatch.setenv("ADMIN_PASSWORD", "Xq7#pz")
+    with pytest.raises(SystemExit) as caught:
+        secrets.main(["init"], directory)
+    assert caught.value.code == 2
+
+
 def test_main_admin_login_prints_user_and_password(directory, monkeypatch, capsys):
     monkeypatch.setenv("ADMIN_USER", "teacher")
     secrets.main(["init"], directory)
