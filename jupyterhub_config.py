@@ -12,6 +12,7 @@ from aihub import secrets, settings as settings_module
 from aihub.auth import BundleAuthenticator
 from aihub.database import database_url
 from aihub.services import hub_roles, hub_services
+from aihub.user_env import user_environment
 
 settings = settings_module.load_or_exit()
 secret = secrets.read_or_exit()
@@ -65,6 +66,8 @@ c.DockerSpawner.cpu_limit = settings.user_cpu_limit
 # Nothing in a student's container may gain privileges (no setuid escalation).
 c.DockerSpawner.extra_host_config = {"security_opt": ["no-new-privileges"]}
 c.Spawner.default_url = "/lab"
+# AI models: base URLs, the keys of configured vendors, proxy settings (aihub.user_env).
+c.DockerSpawner.environment = user_environment(settings)
 # A first start on a cold machine can be slow; give up only after two minutes.
 c.Spawner.start_timeout = 120
 c.Spawner.http_timeout = 120

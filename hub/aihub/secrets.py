@@ -30,6 +30,8 @@ GENERATORS: dict[str, Callable[[], str]] = {
     "PROXY_AUTH_TOKEN": lambda: random.token_urlsafe(32),
 }
 
+GENERATED_SETTINGS = tuple(setting for setting in settings_module.SETTINGS if setting.name in GENERATORS)
+
 
 def _path(directory: Path, name: str) -> Path:
     return directory / name.lower()
@@ -78,7 +80,7 @@ def main(argv: list[str], directory: Path | None = None) -> int:
     command = argv[0] if argv else ""
     if command == "init":
         # Only the secrets are checked here: other settings are the hub's to report.
-        ensure(settings_module.load_or_exit(table=settings_module.SECRET_SETTINGS), directory)
+        ensure(settings_module.load_or_exit(table=GENERATED_SETTINGS), directory)
         print(f"aihub: secrets ready in {directory or SECRETS_DIR}")
         return 0
     if command == "admin-login":

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any, Callable, Mapping
 
+from aihub_providers.vendors import VENDORS, VENDORS_LIST
+
 ENV_FILE_HINT = "set it in .env"
 
 
@@ -126,6 +128,41 @@ def hex_secret(text: str) -> str:
     return text
 
 
+def boolean(text: str) -> bool:
+    value = text.lower()
+    if value not in ("true", "false", "yes", "no", "1", "0"):
+        raise ValueError("must be true or false")
+    return value in ("true", "yes", "1")
+
+
+def url(text: str) -> str:
+    """An http(s) URL, or empty (not set)."""
+    if text and not re.fullmatch(r"https?://[A-Za-z0-9.\-\[\]:]+(/\S*)?", text):
+        raise ValueError("is not an http:// or https:// URL")
+    return text.rstrip("/")
+
+
+def api_key(text: str) -> str:
+    if re.search(r"\s", text):
+        raise ValueError("contains spaces; paste the key alone")
+    return text
+
+
+def model_id(text: str) -> str:
+    provider, _, model = text.partition(":")
+    if provider not in VENDORS or not model:
+        raise ValueError(f"must be provider:model with a provider among {', '.join(VENDORS)}")
+    return text
+
+
+def host_list(text: str) -> tuple[str, ...]:
+    hosts = tuple(host for host in re.split(r"[,\s]+", text) if host)
+    for host in hosts:
+        if not re.fullmatch(r"[A-Za-z0-9.*:/\-\[\]]+", host):
+            raise ValueError(f"has {host!r}, not a host name, address or network")
+    return hosts
+
+
 @dataclass(frozen=True)
 class Setting:
     name: str
@@ -172,15 +209,30 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("POSTGRES_DB", "jupyterhub", identifier, "PostgreSQL database that holds the hub's tables"),
     Setting("POSTGRES_PASSWORD", "", password,
             "PostgreSQL password; empty: generated on first start", secret=True),
+    # AI models
+    Setting("AI_ENABLED", "true", boolean,
+            "false: no AI for students (no %%ai, no chat panel, no keys), e.g. during an exam"),
+    Setting("AI_DEFAULT_MODEL", "ollama:qwen2.5:0.5b", model_id,
+            "the model %%ai and the chat panel use when none is named, as provider:model"),
+    Setting("USE_AI_PROXY", "false", boolean,
+            "true: students' calls to AI vendors go through AI_PROXY_URL (internal services never do)"),
+    Setting("AI_PROXY_URL", "", url,
+            "HTTP proxy for AI vendors, e.g. http://proxy.example.edu:3128 (needed when USE_AI_PROXY=true)"),
+    Setting("AI_NO_PROXY", "", host_list,
+            "more hosts that bypass the proxy, comma-separated (the hub, Ollama and localhost always do)"),
+    *(setting for vendor in VENDORS_LIST for setting in (
+        Setting(vendor.key_env, "", api_key,
+                f"{vendor.name} API key" + ("" if vendor.key_required else " (optional)")
+                + ("; empty: not offered to students" if vendor.key_required else ""), secret=True),
+        Setting(vendor.base_env, vendor.default_base or "", url,
+                f"{vendor.name} API base URL" + ("; set it to offer this provider" if vendor.default_base is None else "")),
+    )),
     # Hub internals
     Setting("HUB_COOKIE_SECRET", "", hex_secret,
             "signs login cookies; empty: generated on first start", secret=True),
     Setting("PROXY_AUTH_TOKEN", "", password,
             "token between the hub and its HTTP proxy; empty: generated on first start", secret=True),
 )
-
-
-SECRET_SETTINGS = tuple(setting for setting in SETTINGS if setting.secret)
 
 
 def load(environ: Mapping[str, str] | None = None, table: tuple[Setting, ...] = SETTINGS) -> SimpleNamespace:
@@ -195,6 +247,8 @@ def load(environ: Mapping[str, str] | None = None, table: tuple[Setting, ...] = 
         except ValueError as reason:
             shown = "(value hidden)" if setting.secret else repr(text)
             problems.append(f"{setting.name}={shown} {reason}; {ENV_FILE_HINT}")
+    if not problems and values.get("use_ai_proxy") and not values.get("ai_proxy_url"):
+        problems.append(f"AI_PROXY_URL is empty but USE_AI_PROXY=true: give the proxy's URL; {ENV_FILE_HINT}")
     if problems:
         raise ConfigError(problems)
     return SimpleNamespace(**values)

@@ -93,6 +93,9 @@ class Browser:
             time.sleep(0.25)
         raise AssertionError(f"server of {self.username} not ready after {timeout}s")
 
+    def server_running(self) -> bool:
+        return bool(self.api("GET", f"/hub/api/users/{self.username}").json().get("servers"))
+
     def stop_server(self, timeout: float = 120) -> None:
         response = self.api("DELETE", f"/hub/api/users/{self.username}/server")
         assert response.status_code in (202, 204), (response.status_code, response.text)
@@ -114,25 +117,48 @@ class Browser:
         response.raise_for_status()
         assert "JupyterLab" in response.text, response.text[:300]
 
-    def run_cell(self, code: str, timeout: float = 60) -> str:
+    def run_cell(self, code: str, timeout: float = 60, expect_ok: bool = True) -> str:
         """Run code in a new kernel over the websocket, as a notebook does; return its output."""
         kernel = self.api("POST", self.server_path + "/api/kernels", json={"name": "python3"})
         assert kernel.status_code == 201, (kernel.status_code, kernel.text)
         kernel_id = kernel.json()["id"]
         try:
-            return self._execute(kernel_id, code, timeout)
+            return self._execute(kernel_id, code, timeout, expect_ok)
         finally:
             self.api("DELETE", f"{self.server_path}/api/kernels/{kernel_id}")
 
-    def _execute(self, kernel_id: str, code: str, timeout: float) -> str:
-        ws_url = self.base_url.replace("http", "ws", 1) + f"{self.server_path}/api/kernels/{kernel_id}/channels"
+    def _websocket(self, path: str, timeout: float) -> websocket.WebSocket:
+        """A websocket to my server with my cookies, as the browser opens one."""
+        url = self.base_url.replace("http", "ws", 1) + self.server_path + path
         cookies = "; ".join(f"{c.name}={c.value}" for c in self.session.cookies)
-        conn = websocket.create_connection(
-            f"{ws_url}?session_id={uuid.uuid4().hex}",
+        return websocket.create_connection(
+            url,
             header=[f"Cookie: {cookies}", f"X-XSRFToken: {self._xsrf(self.server_path + '/')}"],
             origin=self.base_url,
             timeout=timeout,
         )
+
+    def chat(self, prompt: str, timeout: float = 120) -> str:
+        """Ask in Jupyter AI's chat panel; return the agent's whole reply."""
+        conn = self._websocket("/api/ai/chats", timeout)
+        try:
+            assert json.loads(conn.recv())["type"] == "connection"
+            conn.send(json.dumps({"prompt": prompt}))
+            reply, deadline = [], time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                message = json.loads(conn.recv())
+                if message["type"] == "agent":  # a whole reply at once (errors, help)
+                    return message["body"]
+                if message["type"] == "agent-stream-chunk":
+                    reply.append(message["content"])
+                    if message.get("stream_complete"):
+                        return "".join(reply)
+            raise AssertionError(f"no complete chat reply in {timeout}s; got {''.join(reply)!r}")
+        finally:
+            conn.close()
+
+    def _execute(self, kernel_id: str, code: str, timeout: float, expect_ok: bool) -> str:
+        conn = self._websocket(f"/api/kernels/{kernel_id}/channels?session_id={uuid.uuid4().hex}", timeout)
         msg_id = uuid.uuid4().hex
         conn.send(json.dumps({
             "header": {"msg_id": msg_id, "msg_type": "execute_request", "session": uuid.uuid4().hex,
@@ -152,7 +178,8 @@ class Browser:
                 if kind == "stream":
                     output.append(content["text"])
                 elif kind in ("execute_result", "display_data"):
-                    output.append(content["data"].get("text/plain", ""))
+                    data = content["data"]  # %%ai answers as Markdown
+                    output.append(data.get("text/markdown") or data.get("text/plain", ""))
                 elif kind == "error":
                     output.append("\n".join(content["traceback"]))
                 elif kind == "execute_reply":
@@ -163,5 +190,5 @@ class Browser:
                     break
         finally:
             conn.close()
-        assert status == "ok", f"cell failed ({status}): {''.join(output)}"
+        assert status and (status == "ok" or not expect_ok), f"cell failed ({status}): {''.join(output)}"
         return "".join(output)

@@ -13,7 +13,12 @@ from .stack import Stack
 TEST_PROJECT = "aihub-test"
 TEST_PORT = int(os.environ.get("AIHUB_TEST_PORT", "18000"))
 # What an admin might put in .env; small limits keep the test machine comfortable.
-TEST_SETTINGS = {"USER_MEM_LIMIT": "1G", "USER_CPU_LIMIT": "1", "CULL_IDLE_TIMEOUT": "1h"}
+TEST_SETTINGS = {
+    "USER_MEM_LIMIT": "1G", "USER_CPU_LIMIT": "1", "CULL_IDLE_TIMEOUT": "1h",
+    # A vendor key, and the vendor's base URL at the test upstream (compose.e2e.yml).
+    "DEEPSEEK_API_KEY": "sk-e2e-test-key-not-a-real-one",
+    "DEEPSEEK_BASE_URL": "http://vendor-upstream:11434/v1",
+}
 
 
 def pytest_collection_modifyitems(items):

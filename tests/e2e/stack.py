@@ -19,7 +19,7 @@ import urllib.request
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-OFFICIAL_IMAGES = ("python:3.12-slim-bookworm", "postgres:15.14-bookworm")
+OFFICIAL_IMAGES = ("python:3.12-slim-bookworm", "postgres:15.14-bookworm", "ollama/ollama:0.34.2")
 
 
 def run(args: list[str], cwd: Path | None = None, check: bool = True, timeout: float = 1800,
@@ -64,9 +64,12 @@ class Stack:
 
     def prepare(self) -> None:
         copy_repository(self.workdir)
+        # Stand-ins are always built: the test-only services run on them.
+        run(["bash", "tests/standins/build.sh"], cwd=self.workdir, timeout=1800)
         if not official_images_available():
-            run(["bash", "tests/standins/build.sh"], cwd=self.workdir, timeout=1800)
-            self.compose_files.append("tests/standins/compose.standins.yml")
+            self.compose_files += ["tests/standins/compose.standins.yml",
+                                   "tests/ollama-standin/compose.ollama-standin.yml"]
+        self.compose_files.append("tests/e2e/compose.e2e.yml")
         self.write_env(self.settings)
 
     def write_env(self, settings: dict[str, str]) -> None:

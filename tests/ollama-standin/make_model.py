@@ -16,9 +16,10 @@ from pathlib import Path
 import gguf
 import numpy as np
 
-# Store names: the bundle's default model, so tests use the real default name, and a
-# second one (different weights) for tests that need two models.
-MODELS = {"qwen2.5:0.5b": 1, "tinyllama:test": 2}  # name -> random seed
+# Store names: the bundle's default model, so tests use the real default name; a second
+# one (different weights) for tests that need two models; and a vendor's model id, for
+# the end-to-end tests' vendor upstream (this image again, standing in for DeepSeek).
+MODELS = {"qwen2.5:0.5b": 1, "tinyllama:test": 2, "deepseek-chat:latest": 3}  # name -> random seed
 
 N_EMBD, N_HEAD, N_FF, N_LAYER, N_CTX = 64, 4, 128, 2, 2048
 
@@ -155,7 +156,11 @@ def main(store: Path) -> None:
         gguf_path.unlink()
         config = {"model_format": "gguf", "model_family": "llama", "model_families": ["llama"],
                   "model_type": f"{n_params / 1e6:.2f}M", "file_type": "F32",
-                  "architecture": "amd64", "os": "linux"}
+                  "architecture": "amd64", "os": "linux",
+                  # Not in Ollama's config blobs (it reads the GGUF): what /api/show reports.
+                  "model_info": {"general.architecture": "llama", "general.parameter_count": n_params,
+                                 "llama.context_length": N_CTX, "llama.embedding_length": N_EMBD,
+                                 "llama.block_count": N_LAYER, "llama.attention.head_count": N_HEAD}}
         manifest = {
             "schemaVersion": 2,
             "mediaType": "application/vnd.docker.distribution.manifest.v2+json",

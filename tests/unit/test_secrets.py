@@ -28,8 +28,9 @@ def mode(path):
     return stat.S_IMODE(path.stat().st_mode)
 
 
-def test_the_four_secrets_are_the_secret_settings():
-    assert sorted(NAMES) == sorted(setting.name for setting in SETTINGS if setting.secret)
+def test_the_four_generated_secrets_are_settings():
+    assert sorted(NAMES) == sorted(setting.name for setting in secrets.GENERATED_SETTINGS)
+    assert all(setting.secret for setting in secrets.GENERATED_SETTINGS)
 
 
 def test_first_ensure_writes_all_four_privately(directory):

@@ -15,8 +15,10 @@ ERROR_PREFIX = "aihub: configuration error: "
 
 
 def test_defaults_load_from_an_empty_environment():
-    settings = load({})
-    assert vars(settings) == {
+    settings = vars(load({}))
+    vendor_settings = {name: settings.pop(name) for name in list(settings)
+                       if name.endswith(("_api_key", "_base_url"))}
+    assert settings == {
         "compose_project_name": "aihub",
         "auth_mode": "approval",
         "admin_user": "admin",
@@ -30,9 +32,44 @@ def test_defaults_load_from_an_empty_environment():
         "postgres_user": "jupyterhub",
         "postgres_db": "jupyterhub",
         "postgres_password": "",
+        "ai_enabled": True,
+        "ai_default_model": "ollama:qwen2.5:0.5b",
+        "use_ai_proxy": False,
+        "ai_proxy_url": "",
+        "ai_no_proxy": (),
         "hub_cookie_secret": "",
         "proxy_auth_token": "",
     }
+    # No vendor has a key by default; each has its documented base URL (none for a
+    # generic OpenAI-compatible server, which the admin must name).
+    assert all(value == "" for name, value in vendor_settings.items() if name.endswith("_api_key"))
+    assert vendor_settings["deepseek_base_url"] == "https://api.deepseek.com/v1"
+    assert vendor_settings["ollama_base_url"] == "http://ollama:11434"
+    assert vendor_settings["openai_compatible_base_url"] == ""
+
+
+@pytest.mark.parametrize("environ, problem", [
+    ({"USE_AI_PROXY": "true"}, "AI_PROXY_URL is empty but USE_AI_PROXY=true"),
+    ({"USE_AI_PROXY": "maybe"}, "USE_AI_PROXY='maybe' must be true or false"),
+    ({"AI_PROXY_URL": "proxy:3128"}, "AI_PROXY_URL='proxy:3128' is not an http:// or https:// URL"),
+    ({"AI_DEFAULT_MODEL": "gpt-4o"}, "AI_DEFAULT_MODEL='gpt-4o' must be provider:model"),
+    ({"AI_DEFAULT_MODEL": "nobody:model"}, "AI_DEFAULT_MODEL='nobody:model' must be provider:model"),
+    ({"DEEPSEEK_BASE_URL": "api.deepseek.com"}, "DEEPSEEK_BASE_URL='api.deepseek.com' is not an http"),
+    ({"AI_NO_PROXY": "ok.example, bad host!"}, "AI_NO_PROXY="),
+])
+def test_ai_settings_are_checked(environ, problem):
+    with pytest.raises(ConfigError) as caught:
+        load(environ)
+    assert len(caught.value.problems) == 1 and problem in caught.value.problems[0]
+
+
+def test_ai_settings_parse():
+    settings = load({"USE_AI_PROXY": "yes", "AI_PROXY_URL": "http://proxy.example.edu:3128/",
+                     "AI_NO_PROXY": "vllm.lan, 10.0.0.0/8", "OLLAMA_BASE_URL": "http://gpu-box:11434"})
+    assert settings.use_ai_proxy is True
+    assert settings.ai_proxy_url == "http://proxy.example.edu:3128"
+    assert settings.ai_no_proxy == ("vllm.lan", "10.0.0.0/8")
+    assert settings.ollama_base_url == "http://gpu-box:11434"
 
 
 @pytest.mark.parametrize("attr, kind", [
@@ -124,6 +161,8 @@ def test_several_bad_values_give_one_line_each_in_table_order():
     ("PROXY_AUTH_TOKEN", "Tk4$rv"),
     ("HUB_COOKIE_SECRET", "zz"),
     ("HUB_COOKIE_SECRET", "Zy8@qw" * 11),
+    ("DEEPSEEK_API_KEY", "sk-abc def"),
+    ("OPENAI_API_KEY", "sk-with space"),
 ])
 def test_a_bad_secret_is_never_shown(name, text):
     with pytest.raises(ConfigError) as caught:
@@ -133,8 +172,10 @@ def test_a_bad_secret_is_never_shown(name, text):
     assert sorted(line.split("=", 1)[0] for line in message.splitlines()) == sorted([name, "USER_MEM_LIMIT"])
 
 
-def test_every_secret_setting_is_covered_above():
-    assert sorted(SECRET_NAMES) == ["ADMIN_PASSWORD", "HUB_COOKIE_SECRET", "POSTGRES_PASSWORD", "PROXY_AUTH_TOKEN"]
+def test_secret_settings_are_the_generated_ones_and_every_vendor_key():
+    from aihub_providers.vendors import VENDORS_LIST
+    expected = {"ADMIN_PASSWORD", "HUB_COOKIE_SECRET", "POSTGRES_PASSWORD", "PROXY_AUTH_TOKEN"}
+    assert set(SECRET_NAMES) == expected | {vendor.key_env for vendor in VENDORS_LIST}
 
 
 def test_load_or_exit_prints_each_problem_and_exits_2(capsys):

@@ -1,0 +1,47 @@
+"""What a student's container is told about AI models: one function, used by DockerSpawner.
+
+The student's server reads these variables at call time (providers/), so a change in
+.env reaches each student at their next spawn. Only configured vendors appear: a
+student's chat panel lists exactly the providers whose variables are here.
+"""
+
+from types import SimpleNamespace
+from urllib.parse import urlsplit
+
+from aihub_providers.vendors import VENDORS_LIST
+
+# Internal names that must never go through a site's proxy: the hub's services on the
+# users network, and the container itself.
+INTERNAL_HOSTS = ("localhost", "127.0.0.1", "::1", "hub", "ollama")
+
+
+def user_environment(settings: SimpleNamespace) -> dict[str, str]:
+    if not settings.ai_enabled:
+        return {"AI_ENABLED": "false"}
+    env = {"AI_ENABLED": "true", "AI_DEFAULT_MODEL": settings.ai_default_model}
+    configured = {name: getattr(settings, name.lower()) for vendor in VENDORS_LIST
+                  for name in (vendor.key_env, vendor.base_env)}
+    for vendor in VENDORS_LIST:
+        if vendor.missing_setting(configured) is None:
+            env[vendor.base_env] = vendor.base(configured)
+            if vendor.key(configured):
+                env[vendor.key_env] = vendor.key(configured)
+    # The official ollama Python client's variable, for students who `import ollama`.
+    env["OLLAMA_HOST"] = settings.ollama_base_url
+    env.update(proxy_environment(settings))
+    return env
+
+
+def proxy_environment(settings: SimpleNamespace) -> dict[str, str]:
+    """HTTP(S)_PROXY for vendors when USE_AI_PROXY is on; NO_PROXY keeps internal calls direct.
+
+    Both spellings, since Python's clients read the lower case and others the upper.
+    NO_PROXY is set either way: a proxy can also come from the site's own Docker setup.
+    """
+    ollama_host = urlsplit(settings.ollama_base_url).hostname
+    no_proxy = ",".join(dict.fromkeys((*INTERNAL_HOSTS, ollama_host, *settings.ai_no_proxy)))
+    env = {"NO_PROXY": no_proxy, "no_proxy": no_proxy}
+    if settings.use_ai_proxy:
+        for name in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"):
+            env[name] = settings.ai_proxy_url
+    return env

@@ -1,0 +1,60 @@
+"""Restarts and configuration, last: these tests stop and recreate the stack's services."""
+
+import pytest
+
+from .browser import Browser
+from .test_1_accounts_and_servers import READ_NOTE
+
+
+def test_down_and_up_keep_accounts_secrets_and_files(stack, student_credentials, figures):
+    before = stack.admin_login()
+    stack.down()
+    assert f"{stack.project}-user-{student_credentials[0]}" in stack.user_volumes()
+    figures["compose up -d (images built) to healthy hub"] = f"{stack.up():.1f} s"
+    assert stack.admin_login() == before
+    admin = Browser(stack.url)
+    admin.log_in(*before)
+    assert admin.is_logged_in()
+    student = Browser(stack.url)
+    student.log_in(*student_credentials)
+    assert student.is_logged_in()
+    student.start_server()
+    student.open_lab()
+    assert student.run_cell(READ_NOTE).strip() == "kept across respawns"
+
+
+@pytest.mark.parametrize("variable, value", [
+    ("USER_MEM_LIMIT", "lots"),
+    ("POSTGRES_PORT", "99999"),
+    ("AUTH_MODE", "ldap"),
+])
+def test_bad_setting_stops_the_hub_with_one_line(stack, variable, value):
+    result = stack.compose("run", "--rm", "--no-deps", "-T", "-e", f"{variable}={value}", "hub", check=False)
+    output = (result.stdout + result.stderr).strip().splitlines()
+    errors = [line for line in output if "configuration error" in line]
+    assert result.returncode == 2
+    assert len(errors) == 1 and variable in errors[0] and value in errors[0], output
+    assert not any("Traceback" in line for line in output)
+
+
+def test_bad_setting_makes_the_stack_report_an_unhealthy_hub(stack):
+    stack.write_env({**stack.settings, "USER_MEM_LIMIT": "lots"})
+    try:
+        stack.compose("up", "-d", "hub")
+        with pytest.raises(AssertionError, match="not healthy"):
+            stack.wait_healthy(timeout=30)
+        logs = stack.compose("logs", "hub").stdout
+        assert "USER_MEM_LIMIT='lots' is not a memory size" in logs
+    finally:
+        stack.write_env(stack.settings)
+        stack.compose("up", "-d", "hub")
+    stack.wait_healthy()
+
+
+def test_no_secret_in_logs(stack):
+    logs = stack.compose("logs", "--no-log-prefix").stdout + stack.compose("logs", "--no-log-prefix").stderr
+    secret_files = ("admin_password", "postgres_password", "hub_cookie_secret", "proxy_auth_token")
+    for name in secret_files:
+        value = stack.compose("exec", "-T", "hub", "cat", f"/srv/secrets/{name}").stdout.strip()
+        assert value and value not in logs, f"{name} appears in the stack's logs"
+
