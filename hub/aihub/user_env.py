@@ -19,13 +19,13 @@ def user_environment(settings: SimpleNamespace) -> dict[str, str]:
     if not settings.ai_enabled:
         return {"AI_ENABLED": "false"}
     env = {"AI_ENABLED": "true", "AI_DEFAULT_MODEL": settings.ai_default_model}
-    configured = {name: getattr(settings, name.lower()) for vendor in VENDORS_LIST
-                  for name in (vendor.key_env, vendor.base_env)}
     for vendor in VENDORS_LIST:
-        if vendor.missing_setting(configured) is None:
-            env[vendor.base_env] = vendor.base(configured)
-            if vendor.key(configured):
-                env[vendor.key_env] = vendor.key(configured)
+        key = getattr(settings, vendor.key_env.lower())
+        base = getattr(settings, vendor.base_env.lower())
+        if vendor.missing_setting({vendor.key_env: key, vendor.base_env: base}) is None:
+            env[vendor.base_env] = base
+            if key:
+                env[vendor.key_env] = key
     # The official ollama Python client's variable, for students who `import ollama`.
     env["OLLAMA_HOST"] = settings.ollama_base_url
     env.update(proxy_environment(settings))

@@ -6,7 +6,6 @@ spawn, a file written before it is looked for), so they run in file order.
 
 import json
 
-import pytest
 
 from .browser import Browser
 from .stack import run

@@ -1,8 +1,12 @@
 """Restarts and configuration, last: these tests stop and recreate the stack's services."""
 
+import re
+import time
+
 import pytest
 
 from .browser import Browser
+from .stack import run
 from .test_1_accounts_and_servers import READ_NOTE
 
 
@@ -58,3 +62,46 @@ def test_no_secret_in_logs(stack):
         value = stack.compose("exec", "-T", "hub", "cat", f"/srv/secrets/{name}").stdout.strip()
         assert value and value not in logs, f"{name} appears in the stack's logs"
 
+
+
+def spawn_and_measure(stack, student, samples: int = 2) -> tuple[float, str]:
+    """Best spawn time of `samples` spawns, and the idle server's memory."""
+    times = []
+    for _ in range(samples):
+        if student.server_running():
+            student.stop_server()
+        times.append(student.start_server())
+    time.sleep(5)  # let the new server settle before reading its memory
+    container = stack.user_container(student.username)
+    memory = run(["docker", "stats", "--no-stream", "--format", "{{.MemUsage}}", container]).stdout
+    return min(times), memory.split("/")[0].strip()
+
+
+def test_ai_layer_cost_and_the_exam_switch(stack, student_credentials, figures):
+    """Spawn time and idle memory with the AI layer and with AI_ENABLED=false, in one run."""
+    student = Browser(stack.url)
+    student.log_in(*student_credentials)
+    with_ai, memory_with_ai = spawn_and_measure(stack, student)
+    logs = run(["docker", "logs", stack.user_container(student.username)]).stderr
+    init = re.search(r"Initialized Jupyter AI server extension in (\d+) ms", logs)
+    assert init, "the Jupyter AI server extension did not start"
+    figures["Jupyter AI server extension init"] = f"{init[1]} ms"
+    stack.write_env({**stack.settings, "AI_ENABLED": "false"})
+    try:
+        student.stop_server()
+        stack.compose("up", "-d", "hub")
+        stack.wait_healthy()
+        without_ai, memory_without_ai = spawn_and_measure(stack, student)
+        student.open_lab()
+        output = student.run_cell("%%ai ollama:qwen2.5:0.5b\nhello", expect_ok=False)
+        assert "not found" in output, "with AI_ENABLED=false, %%ai must not exist"
+        env = student.run_cell("import os; print(sorted(k for k in os.environ if k.endswith(('_API_KEY', '_BASE_URL'))))")
+        assert env.strip() == "[]", env
+    finally:
+        student.stop_server()
+        stack.write_env(stack.settings)
+        stack.compose("up", "-d", "hub")
+        stack.wait_healthy()
+    figures["spawn with AI layer / without (best of 2 each)"] = (
+        f"{with_ai:.1f} s / {without_ai:.1f} s (ratio {with_ai / without_ai:.2f})")
+    figures["idle student server memory with AI layer / without"] = f"{memory_with_ai} / {memory_without_ai}"

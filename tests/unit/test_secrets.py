@@ -6,7 +6,7 @@ import stat
 import pytest
 
 from aihub import secrets
-from aihub.settings import SETTINGS, ConfigError, hex_secret, load
+from aihub.settings import ConfigError, hex_secret, load
 
 NAMES = ["ADMIN_PASSWORD", "POSTGRES_PASSWORD", "HUB_COOKIE_SECRET", "PROXY_AUTH_TOKEN"]
 # A valid value an admin might set in .env for each secret.
