@@ -95,7 +95,8 @@ def test_ai_layer_cost_and_the_exam_switch(stack, student_credentials, figures):
         student.open_lab()
         output = student.run_cell("%%ai ollama:qwen2.5:0.5b\nhello", expect_ok=False)
         assert "not found" in output, "with AI_ENABLED=false, %%ai must not exist"
-        env = student.run_cell("import os; print(sorted(k for k in os.environ if k.endswith(('_API_KEY', '_BASE_URL'))))")
+        env = student.run_cell("import os; print(sorted(k for k in os.environ if k.endswith(('_API_KEY', '_BASE_URL'))"
+                               " and not k.startswith('JUPYTERHUB_')))")
         assert env.strip() == "[]", env
     finally:
         student.stop_server()
