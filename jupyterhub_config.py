@@ -11,7 +11,7 @@ import nativeauthenticator
 from aihub import secrets, settings as settings_module
 from aihub.auth import BundleAuthenticator
 from aihub.database import database_url
-from aihub.services import hub_roles, hub_services
+from aihub.services import hub_roles, hub_services, server_token_scopes
 from aihub.user_env import user_environment
 
 settings = settings_module.load_or_exit()
@@ -66,14 +66,16 @@ c.DockerSpawner.cpu_limit = settings.user_cpu_limit
 # Nothing in a student's container may gain privileges (no setuid escalation).
 c.DockerSpawner.extra_host_config = {"security_opt": ["no-new-privileges"]}
 c.Spawner.default_url = "/lab"
-# AI models: base URLs, the keys of configured vendors, proxy settings (aihub.user_env).
+# AI models: base URLs, keys (or the server's own token, with the gateway), proxies.
 c.DockerSpawner.environment = user_environment(settings)
+c.Spawner.server_token_scopes = server_token_scopes(settings)
 # A first start on a cold machine can be slow; give up only after two minutes.
 c.Spawner.start_timeout = 120
 c.Spawner.http_timeout = 120
 
 # --- Services the hub runs ---------------------------------------------------------
 
-# The idle culler stops servers idle for CULL_IDLE_TIMEOUT.
-c.JupyterHub.services = hub_services(settings)
+# The idle culler stops servers idle for CULL_IDLE_TIMEOUT; the AI gateway holds the
+# vendor keys, meters every request and enforces budgets (AI_KEY_MODE=gateway).
+c.JupyterHub.services = hub_services(settings, secret)
 c.JupyterHub.load_roles = hub_roles(settings)

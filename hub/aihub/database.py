@@ -10,3 +10,18 @@ def database_url(settings: SimpleNamespace, password: str) -> str:
         f"postgresql+psycopg2://{settings.postgres_user}:{quote(password, safe='')}"
         f"@{settings.postgres_host}:{settings.postgres_port}/{settings.postgres_db}"
     )
+
+
+def postgres_connection(settings: SimpleNamespace, password: str) -> dict:
+    """The same database as keyword arguments for asyncpg (the AI gateway's ledger).
+
+    Separate values rather than a URL: nothing to quote, and no string holding the
+    password that an error message could repeat.
+    """
+    return {
+        "host": settings.postgres_host,
+        "port": settings.postgres_port,
+        "user": settings.postgres_user,
+        "database": settings.postgres_db,
+        "password": password,
+    }

@@ -1,12 +1,22 @@
-"""Services the hub starts and manages, with the roles that give them their scopes."""
+"""Services the hub runs or registers, with the roles and scopes that connect them."""
 
 import sys
 from types import SimpleNamespace
 
 IDLE_CULLER = "idle-culler"
+# The AI gateway holds the vendor keys; students' servers reach it on the users network.
+GATEWAY = "ai-gateway"
+GATEWAY_URL = "http://gateway:8090"
+GATEWAY_ACCESS = f"access:services!service={GATEWAY}"
+# What a server's own token may do by default (JupyterHub's `server` role).
+SERVER_SCOPES = ["users:activity!user", "access:servers!server"]
 
 
-def hub_services(settings: SimpleNamespace) -> list[dict]:
+def gateway_enabled(settings: SimpleNamespace) -> bool:
+    return settings.ai_enabled and settings.ai_key_mode == "gateway"
+
+
+def hub_services(settings: SimpleNamespace, secret: dict[str, str]) -> list[dict]:
     services = []
     if settings.cull_idle_timeout:
         # Check often enough that a server never outlives its timeout by more than 10%.
@@ -19,6 +29,15 @@ def hub_services(settings: SimpleNamespace) -> list[dict]:
                 f"--cull-every={cull_every}",
             ],
         })
+    if gateway_enabled(settings):
+        # Runs in its own container (docker-compose.yml); the hub proxies its admin page
+        # at /services/ai-gateway/ and logs admins in to it with OAuth.
+        services.append({
+            "name": GATEWAY,
+            "url": GATEWAY_URL,
+            "api_token": secret["GATEWAY_API_TOKEN"],
+            "oauth_no_confirm": True,
+        })
     return services
 
 
@@ -30,4 +49,12 @@ def hub_roles(settings: SimpleNamespace) -> list[dict]:
             "scopes": ["list:users", "read:users:activity", "read:servers", "delete:servers"],
             "services": [IDLE_CULLER],
         })
+    if gateway_enabled(settings):
+        # Every user may call the gateway, so their servers' tokens can carry that scope.
+        roles.append({"name": "user", "scopes": ["self", GATEWAY_ACCESS]})
     return roles
+
+
+def server_token_scopes(settings: SimpleNamespace) -> list[str]:
+    """A student's server token: JupyterHub's defaults, plus calling the gateway."""
+    return SERVER_SCOPES + ([GATEWAY_ACCESS] if gateway_enabled(settings) else [])

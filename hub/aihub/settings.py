@@ -49,12 +49,20 @@ def choice(*allowed: str) -> Callable[[str], str]:
 _MEMORY_UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
 
 
-def memory(text: str) -> int | None:
-    """'2G' -> bytes; '0' means no limit (None)."""
+def byte_size(text: str) -> int:
+    """'2G', '512K', '1048576' -> bytes."""
     match = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([KMGT]?)I?B?", text.upper())
     if not match:
-        raise ValueError("is not a memory size; use a number with K, M or G, e.g. 2G (0 = no limit)")
-    size = int(float(match[1]) * _MEMORY_UNITS[match[2]])
+        raise ValueError("is not a size; use a number with K, M or G, e.g. 2G")
+    return int(float(match[1]) * _MEMORY_UNITS[match[2]])
+
+
+def memory(text: str) -> int | None:
+    """A server's memory limit: '2G' -> bytes; '0' means no limit (None)."""
+    try:
+        size = byte_size(text)
+    except ValueError:
+        raise ValueError("is not a memory size; use a number with K, M or G, e.g. 2G (0 = no limit)") from None
     if size == 0:
         return None
     if size < 128 * 1024**2:
@@ -126,6 +134,12 @@ def hex_secret(text: str) -> str:
     if text and not re.fullmatch(r"(?:[0-9a-fA-F]{2}){32,}", text):
         raise ValueError("must be at least 64 hex digits (openssl rand -hex 32), or empty to generate one")
     return text
+
+
+def whole_number(text: str) -> int:
+    if not text.isdigit():
+        raise ValueError("must be a whole number (0 or more)")
+    return int(text)
 
 
 def boolean(text: str) -> bool:
@@ -212,6 +226,16 @@ SETTINGS: tuple[Setting, ...] = (
     # AI models
     Setting("AI_ENABLED", "true", boolean,
             "false: no AI for students (no %%ai, no chat panel, no keys), e.g. during an exam"),
+    Setting("AI_KEY_MODE", "gateway", choice("gateway", "direct"),
+            "gateway: vendor keys stay in the AI gateway, students get only its address; direct: keys go into students' containers (they can read them)"),
+    Setting("AI_DAILY_TOKEN_BUDGET", "200000", whole_number,
+            "tokens (prompt + completion) each student may use per day through the gateway, UTC days; 0 = no limit"),
+    Setting("AI_MAX_CONCURRENT_REQUESTS", "4", whole_number,
+            "AI requests one student may have in flight at once through the gateway; 0 = no limit"),
+    Setting("AI_REQUEST_TIMEOUT", "2m", duration,
+            "how long the gateway waits for a vendor's answer (seconds, or 30s, 2m)"),
+    Setting("AI_MAX_REQUEST_SIZE", "2M", byte_size,
+            "largest request body the gateway accepts, e.g. 512K, 2M"),
     Setting("AI_DEFAULT_MODEL", "ollama:qwen2.5:0.5b", model_id,
             "the model %%ai and the chat panel use when none is named, as provider:model"),
     Setting("USE_AI_PROXY", "false", boolean,
@@ -232,6 +256,8 @@ SETTINGS: tuple[Setting, ...] = (
             "signs login cookies; empty: generated on first start", secret=True),
     Setting("PROXY_AUTH_TOKEN", "", password,
             "token between the hub and its HTTP proxy; empty: generated on first start", secret=True),
+    Setting("GATEWAY_API_TOKEN", "", password,
+            "token between the hub and the AI gateway; empty: generated on first start", secret=True),
 )
 
 

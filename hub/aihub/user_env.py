@@ -3,26 +3,37 @@
 The student's server reads these variables at call time (providers/), so a change in
 .env reaches each student at their next spawn. Only configured vendors appear: a
 student's chat panel lists exactly the providers whose variables are here.
+
+With AI_KEY_MODE=gateway (the default) no vendor key leaves the hub: each vendor's base
+URL is the gateway's route for it, and its "key" is the student's own server token,
+which JupyterHub makes for each server start and revokes when the server stops.
 """
 
 from types import SimpleNamespace
 from urllib.parse import urlsplit
 
-from aihub_providers.vendors import VENDORS_LIST
+from aihub_providers.vendors import VENDORS_LIST, Vendor
+
+from .services import GATEWAY_URL, gateway_enabled
 
 # Internal names that must never go through a site's proxy: the hub's services on the
 # users network, and the container itself.
-INTERNAL_HOSTS = ("localhost", "127.0.0.1", "::1", "hub", "ollama")
+INTERNAL_HOSTS = ("localhost", "127.0.0.1", "::1", "hub", "gateway", "ollama")
 
 
-def user_environment(settings: SimpleNamespace) -> dict[str, str]:
+def user_environment(settings: SimpleNamespace) -> dict:
     if not settings.ai_enabled:
         return {"AI_ENABLED": "false"}
     env = {"AI_ENABLED": "true", "AI_DEFAULT_MODEL": settings.ai_default_model}
     for vendor in VENDORS_LIST:
         key = getattr(settings, vendor.key_env.lower())
         base = getattr(settings, vendor.base_env.lower())
-        if vendor.missing_setting({vendor.key_env: key, vendor.base_env: base}) is None:
+        if vendor.missing_setting({vendor.key_env: key, vendor.base_env: base}) is not None:
+            continue
+        if gateway_enabled(settings):
+            env[vendor.base_env] = gateway_route(vendor)
+            env[vendor.key_env] = server_token
+        else:
             env[vendor.base_env] = base
             if key:
                 env[vendor.key_env] = key
@@ -30,6 +41,16 @@ def user_environment(settings: SimpleNamespace) -> dict[str, str]:
     env["OLLAMA_HOST"] = settings.ollama_base_url
     env.update(proxy_environment(settings))
     return env
+
+
+def gateway_route(vendor: Vendor) -> str:
+    """The gateway's OpenAI-compatible base for a vendor (providers add api_path, as /v1)."""
+    return f"{GATEWAY_URL}/{vendor.id}" + ("" if vendor.api_path else "/v1")
+
+
+def server_token(spawner) -> str:
+    """DockerSpawner calls this at each start: the token of the server being started."""
+    return spawner.api_token
 
 
 def proxy_environment(settings: SimpleNamespace) -> dict[str, str]:

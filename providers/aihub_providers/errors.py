@@ -95,6 +95,10 @@ def _models_text(models: Sequence[str]) -> str:
     return f". Models: {shown}"
 
 
+# Set by the AI gateway (hub/aihub/gateway) on the errors it makes itself.
+GATEWAY_ERROR_HEADER = "X-AI-Gateway-Error"
+
+
 def unknown_model(vendor: Vendor, model: str, models: Sequence[str], status: int) -> ProviderError:
     return ProviderError(
         f"{vendor.name} has no model '{model}'{_models_text(models)}",
@@ -234,6 +238,10 @@ def from_exception(
         )
     if isinstance(exc, openai.APIStatusError):
         status = exc.status_code
+        if exc.response.headers.get(GATEWAY_ERROR_HEADER) == "1":
+            # The bundle's AI gateway wrote this for the student (budget, token, the
+            # admin's key): its words already say what to do.
+            return ProviderError(f"{name}: {clean(upstream_message(exc))}", vendor=vendor.id, status=status)
         if status in (401, 403):
             return ProviderError(
                 f"{name} rejected the API key (HTTP {status}): check {vendor.key_env} in .env",

@@ -69,3 +69,12 @@ def student(stack, admin, student_credentials):
     browser.log_in(username, password)
     assert browser.is_logged_in(), "the approved student could not log in"
     return browser
+
+
+@pytest.fixture
+def server(student):
+    """The student with JupyterLab open on a running server (earlier tests may stop it)."""
+    if not student.server_running():
+        student.start_server()
+    student.open_lab()
+    return student

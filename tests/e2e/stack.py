@@ -77,6 +77,12 @@ class Stack:
         lines = {"COMPOSE_PROJECT_NAME": self.project, "HUB_PORT": str(self.port), **settings}
         (self.workdir / ".env").write_text("".join(f"{k}={v}\n" for k, v in lines.items()))
 
+    def apply_settings(self, settings: dict[str, str]) -> None:
+        """Change .env and `docker compose up -d` again, as an admin does; wait for the hub."""
+        self.write_env(settings)
+        self.compose("up", "-d")
+        self.wait_healthy()
+
     def compose(self, *args: str, check: bool = True, timeout: float = 1800,
                 env: dict | None = None) -> subprocess.CompletedProcess:
         files = [arg for name in self.compose_files for arg in ("-f", name)]

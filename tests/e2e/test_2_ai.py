@@ -2,7 +2,8 @@
 
 The vendor is `vendor-upstream` on the users network (tests/e2e/compose.e2e.yml): the
 Ollama stand-in serving real tokens from a tiny model under the vendor's model name, at
-DEEPSEEK_BASE_URL. `proxy` is a real tinyproxy for USE_AI_PROXY.
+DEEPSEEK_BASE_URL, which the gateway calls for the students. `proxy` is a real
+tinyproxy for USE_AI_PROXY.
 """
 
 import re
@@ -14,15 +15,6 @@ from .stack import run
 
 ASK_OLLAMA = "%%ai ollama:qwen2.5:0.5b\nExplain a Python list comprehension in one sentence."
 ASK_DEEPSEEK = "%%ai deepseek:deepseek-chat\nWhat is a Python generator?"
-
-
-@pytest.fixture
-def server(student):
-    """The student's server, running (earlier tests may have stopped it)."""
-    if not student.server_running():
-        student.start_server()
-    student.open_lab()
-    return student
 
 
 def test_models_were_pulled_on_first_start(stack):
@@ -78,13 +70,11 @@ def test_no_vendor_key_reaches_the_hub_log(stack):
 
 
 def test_proxy_carries_vendor_calls_but_not_internal_ones(stack, student):
-    settings = {**stack.settings, "USE_AI_PROXY": "true", "AI_PROXY_URL": "http://proxy:8888"}
-    stack.write_env(settings)
+    """The gateway makes the vendor calls: through the proxy; Ollama's stay direct."""
     try:
         if student.server_running():
             student.stop_server()
-        stack.compose("up", "-d", "hub")
-        stack.wait_healthy()
+        stack.apply_settings({**stack.settings, "USE_AI_PROXY": "true", "AI_PROXY_URL": "http://proxy:8888"})
         student.start_server()
         student.open_lab()
         env = student.run_cell("import os; print(os.environ['HTTPS_PROXY'], os.environ['NO_PROXY'])").split()
@@ -97,6 +87,4 @@ def test_proxy_carries_vendor_calls_but_not_internal_ones(stack, student):
         assert "ollama:11434" not in proxy_log
     finally:
         student.stop_server()
-        stack.write_env(stack.settings)
-        stack.compose("up", "-d", "hub")
-        stack.wait_healthy()
+        stack.apply_settings(stack.settings)

@@ -104,10 +104,10 @@ def test_approval_mode_closes_open_signup(start_hub):
     assert BundleAuthenticator(config=config, add_new_table=False).open_signup is False
 
 
-def test_the_idle_culler_is_wired_in(hub):
+def test_the_idle_culler_and_the_gateway_are_wired_in(hub):
     app = JupyterHub(config=hub[0])
-    assert [service["name"] for service in app.services] == ["idle-culler"]
-    assert [role["name"] for role in app.load_roles] == ["idle-culler"]
+    assert [service["name"] for service in app.services] == ["idle-culler", "ai-gateway"]
+    assert [role["name"] for role in app.load_roles] == ["idle-culler", "user"]
 
 
 def test_a_bad_setting_stops_the_hub_with_status_2(start_hub, monkeypatch):

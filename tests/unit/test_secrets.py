@@ -8,13 +8,14 @@ import pytest
 from aihub import secrets
 from aihub.settings import ConfigError, hex_secret, load
 
-NAMES = ["ADMIN_PASSWORD", "POSTGRES_PASSWORD", "HUB_COOKIE_SECRET", "PROXY_AUTH_TOKEN"]
+NAMES = ["ADMIN_PASSWORD", "POSTGRES_PASSWORD", "HUB_COOKIE_SECRET", "PROXY_AUTH_TOKEN", "GATEWAY_API_TOKEN"]
 # A valid value an admin might set in .env for each secret.
 FROM_ENV = {
     "ADMIN_PASSWORD": "correct-horse-1",
     "POSTGRES_PASSWORD": "p@ss:w/rd%#1",
     "HUB_COOKIE_SECRET": "ab" * 32,
     "PROXY_AUTH_TOKEN": "token-from-env-123",
+    "GATEWAY_API_TOKEN": "gateway-token-from-env",
 }
 
 
@@ -28,12 +29,12 @@ def mode(path):
     return stat.S_IMODE(path.stat().st_mode)
 
 
-def test_the_four_generated_secrets_are_settings():
+def test_the_generated_secrets_are_settings():
     assert sorted(NAMES) == sorted(setting.name for setting in secrets.GENERATED_SETTINGS)
     assert all(setting.secret for setting in secrets.GENERATED_SETTINGS)
 
 
-def test_first_ensure_writes_all_four_privately(directory):
+def test_first_ensure_writes_all_privately(directory):
     values = secrets.ensure(load({}), directory)
     assert sorted(values) == sorted(NAMES)
     assert sorted(path.name for path in directory.iterdir()) == sorted(name.lower() for name in NAMES)

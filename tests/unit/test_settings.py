@@ -33,12 +33,18 @@ def test_defaults_load_from_an_empty_environment():
         "postgres_db": "jupyterhub",
         "postgres_password": "",
         "ai_enabled": True,
+        "ai_key_mode": "gateway",
+        "ai_daily_token_budget": 200000,
+        "ai_max_concurrent_requests": 4,
+        "ai_request_timeout": 120,
+        "ai_max_request_size": 2 * MiB,
         "ai_default_model": "ollama:qwen2.5:0.5b",
         "use_ai_proxy": False,
         "ai_proxy_url": "",
         "ai_no_proxy": (),
         "hub_cookie_secret": "",
         "proxy_auth_token": "",
+        "gateway_api_token": "",
     }
     # No vendor has a key by default; each has its documented base URL (none for a
     # generic OpenAI-compatible server, which the admin must name).
@@ -174,7 +180,7 @@ def test_a_bad_secret_is_never_shown(name, text):
 
 def test_secret_settings_are_the_generated_ones_and_every_vendor_key():
     from aihub_providers.vendors import VENDORS_LIST
-    expected = {"ADMIN_PASSWORD", "HUB_COOKIE_SECRET", "POSTGRES_PASSWORD", "PROXY_AUTH_TOKEN"}
+    expected = {"ADMIN_PASSWORD", "HUB_COOKIE_SECRET", "POSTGRES_PASSWORD", "PROXY_AUTH_TOKEN", "GATEWAY_API_TOKEN"}
     assert set(SECRET_NAMES) == expected | {vendor.key_env for vendor in VENDORS_LIST}
 
 

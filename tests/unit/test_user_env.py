@@ -2,12 +2,17 @@
 
 import pytest
 
-from aihub.settings import load
-from aihub.user_env import user_environment
+from aihub.settings import load as load_settings
+from aihub.user_env import server_token, user_environment
 from aihub_providers.vendors import VENDORS_LIST
 
 KEY_NAMES = {vendor.key_env for vendor in VENDORS_LIST}
 PROXY_NAMES = {"HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"}
+
+
+def load(environ):
+    """Settings in direct mode (keys into containers), unless the test names a mode."""
+    return load_settings({"AI_KEY_MODE": "direct", **environ})
 
 
 def test_no_configuration_offers_only_the_local_ollama():
@@ -55,3 +60,22 @@ def test_proxy_on_routes_vendors_and_keeps_internal_hosts_direct(extra):
 def test_ai_disabled_passes_no_model_settings_and_no_keys():
     env = user_environment(load({"AI_ENABLED": "false", "DEEPSEEK_API_KEY": "sk-test"}))
     assert env == {"AI_ENABLED": "false"}
+
+
+class FakeSpawner:
+    api_token = "server-token-of-alice"
+
+
+def test_gateway_mode_gives_routes_and_the_server_token_never_a_key():
+    env = user_environment(load_settings({"DEEPSEEK_API_KEY": "sk-secret-of-the-admin",
+                                          "OPENAI_COMPATIBLE_BASE_URL": "http://vllm.lan:8000/v1"}))
+    assert env["DEEPSEEK_BASE_URL"] == "http://gateway:8090/deepseek/v1"
+    assert env["OPENAI_COMPATIBLE_BASE_URL"] == "http://gateway:8090/openai-compatible/v1"
+    # Ollama's provider appends /v1 itself.
+    assert env["OLLAMA_BASE_URL"] == "http://gateway:8090/ollama"
+    assert env["DEEPSEEK_API_KEY"] is server_token and env["OLLAMA_API_KEY"] is server_token
+    assert server_token(FakeSpawner()) == "server-token-of-alice"
+    rendered = [value(FakeSpawner()) if callable(value) else value for value in env.values()]
+    assert not any("sk-secret-of-the-admin" in value for value in rendered)
+    assert "MOONSHOT_BASE_URL" not in env, "only configured vendors are routed"
+    assert "gateway" in env["NO_PROXY"].split(",")

@@ -50,9 +50,7 @@ def test_bad_setting_makes_the_stack_report_an_unhealthy_hub(stack):
         logs = stack.compose("logs", "hub").stdout
         assert "USER_MEM_LIMIT='lots' is not a memory size" in logs
     finally:
-        stack.write_env(stack.settings)
-        stack.compose("up", "-d", "hub")
-    stack.wait_healthy()
+        stack.apply_settings(stack.settings)
 
 
 def test_no_secret_in_logs(stack):
@@ -86,11 +84,9 @@ def test_ai_layer_cost_and_the_exam_switch(stack, student_credentials, figures):
     init = re.search(r"Initialized Jupyter AI server extension in (\d+) ms", logs)
     assert init, "the Jupyter AI server extension did not start"
     figures["Jupyter AI server extension init"] = f"{init[1]} ms"
-    stack.write_env({**stack.settings, "AI_ENABLED": "false"})
     try:
         student.stop_server()
-        stack.compose("up", "-d", "hub")
-        stack.wait_healthy()
+        stack.apply_settings({**stack.settings, "AI_ENABLED": "false"})
         without_ai, memory_without_ai = spawn_and_measure(stack, student)
         student.open_lab()
         output = student.run_cell("%%ai ollama:qwen2.5:0.5b\nhello", expect_ok=False)
@@ -100,9 +96,7 @@ def test_ai_layer_cost_and_the_exam_switch(stack, student_credentials, figures):
         assert env.strip() == "[]", env
     finally:
         student.stop_server()
-        stack.write_env(stack.settings)
-        stack.compose("up", "-d", "hub")
-        stack.wait_healthy()
+        stack.apply_settings(stack.settings)
     figures["spawn with AI layer / without (best of 2 each)"] = (
         f"{with_ai:.1f} s / {without_ai:.1f} s (ratio {with_ai / without_ai:.2f})")
     figures["idle student server memory with AI layer / without"] = f"{memory_with_ai} / {memory_without_ai}"
