@@ -4,7 +4,6 @@ import httpx
 import pytest
 
 from .conftest import DEEPSEEK_KEY, MOONSHOT_KEY
-from .upstream import Upstream
 
 PREFIX = "/services/ai-gateway"
 
