@@ -280,6 +280,14 @@ def load(environ: Mapping[str, str] | None = None, table: tuple[Setting, ...] = 
     return SimpleNamespace(**values)
 
 
+def vendor_environment(settings: SimpleNamespace) -> dict[str, str]:
+    """Every vendor's key and base URL as an environment, the shape aihub_providers reads
+    (Vendor.missing_setting, Vendor.key): how the hub and the gateway decide which
+    vendors are configured, by the same rule as a student's chat panel."""
+    return {name: getattr(settings, name.lower()) for vendor in VENDORS_LIST
+            for name in (vendor.key_env, vendor.base_env)}
+
+
 def exit_on_error(error: ConfigError) -> None:
     """Print one line per problem, no traceback, and stop with status 2."""
     for problem in error.problems:

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 from aihub_providers.vendors import VENDORS_LIST, Vendor
 
 from .services import GATEWAY_URL, gateway_enabled
+from .settings import vendor_environment
 
 # Internal names that must never go through a site's proxy: the hub's services on the
 # users network, and the container itself.
@@ -25,18 +26,17 @@ def user_environment(settings: SimpleNamespace) -> dict:
     if not settings.ai_enabled:
         return {"AI_ENABLED": "false"}
     env = {"AI_ENABLED": "true", "AI_DEFAULT_MODEL": settings.ai_default_model}
+    configured = vendor_environment(settings)
     for vendor in VENDORS_LIST:
-        key = getattr(settings, vendor.key_env.lower())
-        base = getattr(settings, vendor.base_env.lower())
-        if vendor.missing_setting({vendor.key_env: key, vendor.base_env: base}) is not None:
+        if vendor.missing_setting(configured) is not None:
             continue
         if gateway_enabled(settings):
             env[vendor.base_env] = gateway_route(vendor)
             env[vendor.key_env] = server_token
         else:
-            env[vendor.base_env] = base
-            if key:
-                env[vendor.key_env] = key
+            env[vendor.base_env] = configured[vendor.base_env]
+            if vendor.key(configured):
+                env[vendor.key_env] = vendor.key(configured)
     # The official ollama Python client's variable, for students who `import ollama`.
     env["OLLAMA_HOST"] = settings.ollama_base_url
     env.update(proxy_environment(settings))

@@ -14,6 +14,7 @@ from typing import Mapping, Optional
 from aihub_providers.vendors import VENDORS_LIST, Vendor
 
 from aihub.database import postgres_connection
+from aihub.settings import vendor_environment
 
 SERVICE_NAME = "ai-gateway"
 # Browsers reach the admin page through the hub's proxy, which keeps this prefix.
@@ -70,11 +71,7 @@ class GatewayConfig:
 
 def routable_upstreams(settings: SimpleNamespace) -> tuple[dict[str, Upstream], dict[str, str]]:
     """The vendors whose settings are complete (same rule as the students' chat panel)."""
-    environ: Mapping[str, str] = {
-        name: getattr(settings, name.lower()) or ""
-        for vendor in VENDORS_LIST
-        for name in (vendor.key_env, vendor.base_env)
-    }
+    environ = vendor_environment(settings)
     upstreams, unconfigured = {}, {}
     for vendor in VENDORS_LIST:
         missing = vendor.missing_setting(environ)
