@@ -11,8 +11,10 @@ import nativeauthenticator
 from aihub import secrets, settings as settings_module
 from aihub.auth import BundleAuthenticator
 from aihub.database import database_url
+from aihub.labels import student_container_labels
 from aihub.services import hub_roles, hub_services, server_token_scopes
-from aihub.user_env import user_environment
+from aihub.spawner import ClassroomSpawner
+from aihub.user_env import WITHOUT_AI, user_environment
 
 settings = settings_module.load_or_exit()
 secret = secrets.read_or_exit()
@@ -27,10 +29,13 @@ c.JupyterHub.hub_bind_url = "http://0.0.0.0:8081"
 c.JupyterHub.hub_connect_url = "http://hub:8081"
 c.JupyterHub.cookie_secret = bytes.fromhex(secret["HUB_COOKIE_SECRET"])
 c.ConfigurableHTTPProxy.auth_token = secret["PROXY_AUTH_TOKEN"]
-# Accounts, servers and tokens live in PostgreSQL, where admins can query them.
+# Accounts, servers and tokens live in PostgreSQL, where admins can query them; a
+# restarted database is reconnected to, not an error.
 c.JupyterHub.db_url = database_url(settings, secret["POSTGRES_PASSWORD"])
-# Stopping the hub stops students' servers, so `docker compose down` leaves nothing behind.
-c.JupyterHub.cleanup_servers = True
+c.JupyterHub.db_kwargs = {"pool_pre_ping": True}
+# Students' servers outlive a hub restart, crash or reconfiguration: their kernels keep
+# running and JupyterLab reconnects. `docker compose down`/`stop` stop them (the reaper).
+c.JupyterHub.cleanup_servers = False
 
 # --- Accounts ----------------------------------------------------------------------
 
@@ -48,8 +53,11 @@ c.Authenticator.allow_existing_users = True
 
 # --- Student servers ---------------------------------------------------------------
 
-# One container per student, from the image docker compose builds from singleuser/.
-c.JupyterHub.spawner_class = "docker"
+# One container per student, from the image docker compose builds from singleuser/;
+# a class's servers start in turns, SPAWN_CONCURRENCY at once, each student shown
+# their place in line.
+c.JupyterHub.spawner_class = ClassroomSpawner
+c.ClassroomSpawner.start_concurrency = settings.spawn_concurrency
 c.DockerSpawner.image = settings.singleuser_image
 # docker compose builds the image; pulling could only fetch someone else's.
 c.DockerSpawner.pull_policy = "never"
@@ -57,6 +65,8 @@ c.DockerSpawner.pull_policy = "never"
 c.DockerSpawner.prefix = settings.compose_project_name
 c.DockerSpawner.network_name = f"{settings.compose_project_name}-users"
 c.DockerSpawner.use_internal_ip = True
+# Labelled as this stack's student servers: the reaper and the class tools find them so.
+c.DockerSpawner.extra_create_kwargs = {"labels": student_container_labels(settings.compose_project_name)}
 # Containers are disposable; the student's home folder is a named volume that stays.
 c.DockerSpawner.remove = True
 c.DockerSpawner.volumes = {"{prefix}-user-{username}": "/home/jovyan"}
@@ -68,6 +78,8 @@ c.DockerSpawner.extra_host_config = {"security_opt": ["no-new-privileges"]}
 c.Spawner.default_url = "/lab"
 # AI models: base URLs, keys (or the server's own token, with the gateway), proxies.
 c.DockerSpawner.environment = user_environment(settings)
+# ...or none of that, for a server started with the option {"ai": false}.
+c.ClassroomSpawner.environment_without_ai = WITHOUT_AI
 c.Spawner.server_token_scopes = server_token_scopes(settings)
 # A first start on a cold machine can be slow; give up only after two minutes.
 c.Spawner.start_timeout = 120

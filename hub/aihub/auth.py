@@ -10,11 +10,22 @@ from nativeauthenticator import NativeAuthenticator
 from nativeauthenticator.orm import UserInfo
 from traitlets import Unicode
 
+# Names of the class rehearsal's throwaway accounts (aihub.rehearse): nobody can sign
+# up or log in with one, so a rehearsal can never touch a real student's account.
+RESERVED_PREFIX = "rehearsal-"
+
 
 class BundleAuthenticator(NativeAuthenticator):
     initial_admin_password = Unicode(
         "", config=True, help="Password given to an admin account that has none yet."
     )
+
+    def create_user(self, username, password, **kwargs):
+        # Sign-up. The rehearsal makes its accounts through the API, with no password:
+        # those can never log in either.
+        if self.normalize_username(username).startswith(RESERVED_PREFIX):
+            return None
+        return super().create_user(username, password, **kwargs)
 
     def add_user(self, user):
         # Called for every user at hub start, so this runs before anyone can sign up.

@@ -29,6 +29,7 @@ GENERATORS: dict[str, Callable[[], str]] = {
     "HUB_COOKIE_SECRET": lambda: random.token_hex(32),
     "PROXY_AUTH_TOKEN": lambda: random.token_urlsafe(32),
     "GATEWAY_API_TOKEN": lambda: random.token_urlsafe(32),
+    "CLASS_TOOLS_API_TOKEN": lambda: random.token_urlsafe(32),
 }
 
 GENERATED_SETTINGS = tuple(setting for setting in settings_module.SETTINGS if setting.name in GENERATORS)

@@ -8,6 +8,11 @@ IDLE_CULLER = "idle-culler"
 GATEWAY = "ai-gateway"
 GATEWAY_URL = "http://gateway:8090"
 GATEWAY_ACCESS = f"access:services!service={GATEWAY}"
+# The admin's class tools (aihub.rehearse, aihub.classes) run in the hub's container with
+# this service's token: they manage accounts, groups and servers, run cells in servers
+# (the rehearsal's %%ai) and read the hub's metrics (its event-loop lag).
+CLASS_TOOLS = "class-tools"
+CLASS_TOOLS_SCOPES = ["admin:users", "admin:servers", "access:servers", "admin:groups", "read:metrics"]
 # What a server's own token may do by default (JupyterHub's `server` role).
 SERVER_SCOPES = ["users:activity!user", "access:servers!server"]
 
@@ -29,6 +34,7 @@ def hub_services(settings: SimpleNamespace, secret: dict[str, str]) -> list[dict
                 f"--cull-every={cull_every}",
             ],
         })
+    services.append({"name": CLASS_TOOLS, "api_token": secret["CLASS_TOOLS_API_TOKEN"]})
     if gateway_enabled(settings):
         # Runs in its own container (docker-compose.yml); the hub proxies its admin page
         # at /services/ai-gateway/ and logs admins in to it with OAuth.
@@ -49,6 +55,7 @@ def hub_roles(settings: SimpleNamespace) -> list[dict]:
             "scopes": ["list:users", "read:users:activity", "read:servers", "delete:servers"],
             "services": [IDLE_CULLER],
         })
+    roles.append({"name": CLASS_TOOLS, "scopes": CLASS_TOOLS_SCOPES, "services": [CLASS_TOOLS]})
     if gateway_enabled(settings):
         # Every user may call the gateway, so their servers' tokens can carry that scope.
         roles.append({"name": "user", "scopes": ["self", GATEWAY_ACCESS]})

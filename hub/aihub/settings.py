@@ -142,6 +142,12 @@ def whole_number(text: str) -> int:
     return int(text)
 
 
+def positive_number(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise ValueError("must be a whole number, 1 or more")
+    return int(text)
+
+
 def boolean(text: str) -> bool:
     value = text.lower()
     if value not in ("true", "false", "yes", "no", "1", "0"):
@@ -214,6 +220,8 @@ SETTINGS: tuple[Setting, ...] = (
             "memory limit of each student's server, e.g. 512M, 2G; 0 = no limit"),
     Setting("USER_CPU_LIMIT", "1", cpus,
             "CPU limit of each student's server, e.g. 0.5, 2; 0 = no limit"),
+    Setting("SPAWN_CONCURRENCY", "4", positive_number,
+            "how many students' servers start at once; the others wait their turn, seeing their place in line (about 2 per CPU core)"),
     Setting("CULL_IDLE_TIMEOUT", "1h", duration,
             "stop a student's server after this long without activity (seconds, or 30m, 1h); 0 = never"),
     # Hub database
@@ -258,6 +266,8 @@ SETTINGS: tuple[Setting, ...] = (
             "token between the hub and its HTTP proxy; empty: generated on first start", secret=True),
     Setting("GATEWAY_API_TOKEN", "", password,
             "token between the hub and the AI gateway; empty: generated on first start", secret=True),
+    Setting("CLASS_TOOLS_API_TOKEN", "", password,
+            "token of the admin's class tools (rehearsal, class start/stop) at the hub; empty: generated on first start", secret=True),
 )
 
 

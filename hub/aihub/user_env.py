@@ -22,9 +22,13 @@ from .settings import vendor_environment
 INTERNAL_HOSTS = ("localhost", "127.0.0.1", "::1", "hub", "gateway", "ollama")
 
 
+# A server with no AI: no %%ai, no chat panel, no model addresses or keys.
+WITHOUT_AI = {"AI_ENABLED": "false"}
+
+
 def user_environment(settings: SimpleNamespace) -> dict:
     if not settings.ai_enabled:
-        return {"AI_ENABLED": "false"}
+        return dict(WITHOUT_AI)
     env = {"AI_ENABLED": "true", "AI_DEFAULT_MODEL": settings.ai_default_model}
     configured = vendor_environment(settings)
     for vendor in VENDORS_LIST:

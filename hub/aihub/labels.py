@@ -1,0 +1,23 @@
+"""How a stack's student containers are labelled, so the tools that act on them (the
+reaper, the class tools, the rehearsal) find exactly those and nothing else."""
+
+PROJECT_LABEL = "org.aihub.project"
+ROLE_LABEL = "org.aihub.role"
+STUDENT_SERVER = "student-server"
+
+
+def student_container_labels(project: str) -> dict[str, str]:
+    """Labels of `project`'s student containers. The image inherits docker compose's
+    labels from its build, which would make compose count students' containers as its
+    own `singleuser` service; blank values override those."""
+    return {
+        "com.docker.compose.project": "",
+        "com.docker.compose.service": "",
+        PROJECT_LABEL: project,
+        ROLE_LABEL: STUDENT_SERVER,
+    }
+
+
+def student_filter(project: str) -> dict[str, list[str]]:
+    """A Docker API filter for `project`'s student containers."""
+    return {"label": [f"{PROJECT_LABEL}={project}", f"{ROLE_LABEL}={STUDENT_SERVER}"]}
