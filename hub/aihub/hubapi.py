@@ -155,7 +155,7 @@ class HubClient:
             model = await self.user(name)
             if not model or not model.get("servers"):
                 return
-            await asyncio.sleep(0.5)
+            await asyncio.sleep(1)
 
     # -- inside a student's server --------------------------------------------------
 
