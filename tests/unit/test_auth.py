@@ -77,3 +77,12 @@ def test_a_student_gets_no_account_from_add_user(db, make_authenticator):
 def test_without_an_initial_password_no_account_is_made(db, make_authenticator):
     make_authenticator(initial_admin_password="").add_user(ADMIN)
     assert db.query(UserInfo).count() == 0
+
+
+def test_nobody_can_sign_up_with_a_rehearsal_name(db, make_authenticator):
+    authenticator = make_authenticator()
+    authenticator.open_signup = True
+    assert authenticator.create_user("Rehearsal-abc-01", "a-long-password-1") is None
+    assert UserInfo.find(db, "rehearsal-abc-01") is None
+    assert log_in(authenticator, "rehearsal-abc-01", "a-long-password-1") is None
+    assert authenticator.create_user("rehearsals-fan", "a-long-password-1") is not None

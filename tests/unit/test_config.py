@@ -15,6 +15,7 @@ from traitlets.config.loader import PyFileConfigLoader
 
 from aihub import secrets, settings
 from aihub.auth import BundleAuthenticator
+from aihub.spawner import ClassroomSpawner
 
 CONFIG_FILE = Path(__file__).resolve().parents[2] / "jupyterhub_config.py"
 # What an admin of a second class on the same machine might put in .env.
@@ -26,6 +27,7 @@ CLASS_ENV = {
 }
 CONFIGURABLES = {cls.__name__: cls for cls in [
     JupyterHub, ConfigurableHTTPProxy, Authenticator, NativeAuthenticator, BundleAuthenticator, Spawner, DockerSpawner,
+    ClassroomSpawner,
 ]}
 
 
@@ -104,10 +106,21 @@ def test_approval_mode_closes_open_signup(start_hub):
     assert BundleAuthenticator(config=config, add_new_table=False).open_signup is False
 
 
-def test_the_idle_culler_and_the_gateway_are_wired_in(hub):
+def test_the_idle_culler_the_class_tools_and_the_gateway_are_wired_in(hub):
     app = JupyterHub(config=hub[0])
-    assert [service["name"] for service in app.services] == ["idle-culler", "ai-gateway"]
-    assert [role["name"] for role in app.load_roles] == ["idle-culler", "user"]
+    assert [service["name"] for service in app.services] == ["idle-culler", "class-tools", "ai-gateway"]
+    assert [role["name"] for role in app.load_roles] == ["idle-culler", "class-tools", "user"]
+
+
+def test_students_servers_outlive_a_hub_restart_and_start_in_turns(hub):
+    config, _ = hub
+    app = JupyterHub(config=config)
+    assert app.cleanup_servers is False
+    assert app.spawner_class is ClassroomSpawner
+    spawner = ClassroomSpawner(config=config, user=SimpleNamespace(name="alice"))
+    assert spawner.start_concurrency == 4
+    assert spawner.extra_create_kwargs["labels"]["org.aihub.project"] == "class1"
+    assert spawner.environment_without_ai == {"AI_ENABLED": "false"}
 
 
 def test_a_bad_setting_stops_the_hub_with_status_2(start_hub, monkeypatch):

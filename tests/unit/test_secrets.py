@@ -8,7 +8,8 @@ import pytest
 from aihub import secrets
 from aihub.settings import ConfigError, hex_secret, load
 
-NAMES = ["ADMIN_PASSWORD", "POSTGRES_PASSWORD", "HUB_COOKIE_SECRET", "PROXY_AUTH_TOKEN", "GATEWAY_API_TOKEN"]
+NAMES = ["ADMIN_PASSWORD", "POSTGRES_PASSWORD", "HUB_COOKIE_SECRET", "PROXY_AUTH_TOKEN", "GATEWAY_API_TOKEN",
+         "CLASS_TOOLS_API_TOKEN"]
 # A valid value an admin might set in .env for each secret.
 FROM_ENV = {
     "ADMIN_PASSWORD": "correct-horse-1",
@@ -16,6 +17,7 @@ FROM_ENV = {
     "HUB_COOKIE_SECRET": "ab" * 32,
     "PROXY_AUTH_TOKEN": "token-from-env-123",
     "GATEWAY_API_TOKEN": "gateway-token-from-env",
+    "CLASS_TOOLS_API_TOKEN": "class-tools-token-from-env",
 }
 
 

@@ -6,10 +6,12 @@ import sys
 import pytest
 from jupyterhub.scopes import scope_definitions
 
-from aihub.services import GATEWAY, GATEWAY_ACCESS, IDLE_CULLER, hub_roles, hub_services, server_token_scopes
+from aihub.services import (
+    CLASS_TOOLS, CLASS_TOOLS_SCOPES, GATEWAY, GATEWAY_ACCESS, IDLE_CULLER, hub_roles, hub_services, server_token_scopes,
+)
 from aihub.settings import load
 
-SECRET = {"GATEWAY_API_TOKEN": "gateway-token-for-tests"}
+SECRET = {"GATEWAY_API_TOKEN": "gateway-token-for-tests", "CLASS_TOOLS_API_TOKEN": "class-tools-token-for-tests"}
 NO_GATEWAY = {"AI_KEY_MODE": "direct"}
 
 CULLER_SCOPES = ["list:users", "read:users:activity", "read:servers", "delete:servers"]
@@ -21,15 +23,29 @@ def culler_options(service: dict) -> dict[str, int]:
     return {name: int(value) for name, value in options}
 
 
+def named(items: list[dict], name: str) -> dict:
+    [item] = [item for item in items if item["name"] == name]
+    return item
+
+
 def test_no_timeout_means_no_culler_and_no_role():
     settings = load({"CULL_IDLE_TIMEOUT": "0", **NO_GATEWAY})
-    assert hub_services(settings, SECRET) == []
-    assert hub_roles(settings) == []
+    assert [service["name"] for service in hub_services(settings, SECRET)] == [CLASS_TOOLS]
+    assert [role["name"] for role in hub_roles(settings)] == [CLASS_TOOLS]
+
+
+def test_the_class_tools_have_their_token_and_only_their_scopes():
+    settings = load({})
+    assert named(hub_services(settings, SECRET), CLASS_TOOLS) == {
+        "name": CLASS_TOOLS, "api_token": SECRET["CLASS_TOOLS_API_TOKEN"]}
+    role = named(hub_roles(settings), CLASS_TOOLS)
+    assert role["services"] == [CLASS_TOOLS] and role["scopes"] == CLASS_TOOLS_SCOPES
+    assert all(scope in scope_definitions for scope in role["scopes"])
 
 
 @pytest.mark.parametrize("timeout, seconds", [("", 3600), ("90", 90), ("30m", 1800), ("1h", 3600), ("2d", 172800)])
 def test_the_culler_runs_with_the_timeout_in_seconds(timeout, seconds):
-    [service] = hub_services(load({"CULL_IDLE_TIMEOUT": timeout, **NO_GATEWAY}), SECRET)
+    service = named(hub_services(load({"CULL_IDLE_TIMEOUT": timeout, **NO_GATEWAY}), SECRET), IDLE_CULLER)
     assert service["name"] == IDLE_CULLER
     assert service["command"][:3] == [sys.executable, "-m", "jupyterhub_idle_culler"]
     options = culler_options(service)
@@ -38,14 +54,14 @@ def test_the_culler_runs_with_the_timeout_in_seconds(timeout, seconds):
 
 
 def test_the_culler_role_has_exactly_the_scopes_it_needs():
-    [role] = hub_roles(load(NO_GATEWAY))
+    role = named(hub_roles(load(NO_GATEWAY)), IDLE_CULLER)
     assert role["services"] == [IDLE_CULLER]
     assert sorted(role["scopes"]) == sorted(CULLER_SCOPES)
     assert all(scope in scope_definitions for scope in role["scopes"])
 
 
 def test_the_installed_culler_accepts_the_options_given():
-    [service] = hub_services(load(NO_GATEWAY), SECRET)
+    service = named(hub_services(load(NO_GATEWAY), SECRET), IDLE_CULLER)
     result = subprocess.run(
         service["command"][:3] + ["--help"], capture_output=True, text=True, timeout=60, check=True,
     )

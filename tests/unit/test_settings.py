@@ -26,6 +26,7 @@ def test_defaults_load_from_an_empty_environment():
         "singleuser_image": "aihub-singleuser:0.1.0",
         "user_mem_limit": 2 * GiB,
         "user_cpu_limit": 1.0,
+        "spawn_concurrency": 4,
         "cull_idle_timeout": 3600,
         "postgres_host": "postgres",
         "postgres_port": 5432,
@@ -45,6 +46,7 @@ def test_defaults_load_from_an_empty_environment():
         "hub_cookie_secret": "",
         "proxy_auth_token": "",
         "gateway_api_token": "",
+        "class_tools_api_token": "",
     }
     # No vendor has a key by default; each has its documented base URL (none for a
     # generic OpenAI-compatible server, which the admin must name).
@@ -180,7 +182,8 @@ def test_a_bad_secret_is_never_shown(name, text):
 
 def test_secret_settings_are_the_generated_ones_and_every_vendor_key():
     from aihub_providers.vendors import VENDORS_LIST
-    expected = {"ADMIN_PASSWORD", "HUB_COOKIE_SECRET", "POSTGRES_PASSWORD", "PROXY_AUTH_TOKEN", "GATEWAY_API_TOKEN"}
+    expected = {"ADMIN_PASSWORD", "HUB_COOKIE_SECRET", "POSTGRES_PASSWORD", "PROXY_AUTH_TOKEN", "GATEWAY_API_TOKEN",
+                "CLASS_TOOLS_API_TOKEN"}
     assert set(SECRET_NAMES) == expected | {vendor.key_env for vendor in VENDORS_LIST}
 
 
