@@ -1,6 +1,9 @@
 # Jupyter AI's chat panel in the students' image, from what the hub passed in at spawn:
 # only configured providers are offered, and the admin's default model is preselected.
-# With AI_ENABLED=false the extension is not loaded at all. Installed in /etc/jupyter/.
+# jupyter_ai loads on the panel's first request, not at server start (it doubles the
+# start's CPU: providers/aihub_providers/lazy_server.py); the AiExtension settings
+# below apply then. With AI_ENABLED=false it is not loaded at all. Installed in
+# /etc/jupyter/.
 import os
 
 from aihub_providers.configured import configured_provider_ids
@@ -9,6 +12,7 @@ c = get_config()  # noqa: F821 (provided by Jupyter Server)
 if os.environ.get("AI_ENABLED", "true") == "false":
     c.ServerApp.jpserver_extensions = {"jupyter_ai": False}
 else:
+    c.ServerApp.jpserver_extensions = {"jupyter_ai": False, "aihub_providers.lazy_server": True}
     c.AiExtension.allowed_providers = configured_provider_ids(os.environ)
     if os.environ.get("AI_DEFAULT_MODEL"):
         c.AiExtension.default_language_model = os.environ["AI_DEFAULT_MODEL"]

@@ -14,12 +14,12 @@ Modules:
   errors      ProviderError and the one-line messages for every failure
   configured  which provider ids have their settings; `python -m aihub_providers.configured`
 
-This package is also an IPython extension (load it after jupyter_ai_magics, e.g.
-`c.InteractiveShellApp.extensions = ["jupyter_ai_magics", "aihub_providers"]`): a
+This package is also an IPython extension (it loads jupyter_ai_magics itself): a
 ProviderError then prints its one line to stderr instead of a 60-line traceback.
 Other exceptions still go to the handler that was there before (jupyter_ai_magics
 stores them for `%ai error`). Importing this package is cheap: the providers (and
-LangChain) load only when jupyter-ai asks for them.
+LangChain) load only when jupyter-ai asks for them. The user image loads
+`aihub_providers.lazy_magics` instead, which loads both on the first `%ai`/`%%ai`.
 """
 
 from __future__ import annotations
@@ -28,9 +28,15 @@ import sys
 
 from .errors import ProviderError
 
-__all__ = ["ProviderError", "load_ipython_extension", "unload_ipython_extension"]
+__all__ = [
+    "ProviderError",
+    "load_ipython_extension",
+    "show_provider_errors",
+    "unload_ipython_extension",
+]
 
 _PREVIOUS = "_aihub_providers_previous_custom_exc"
+_INSTALLED = "_aihub_providers_custom_exc"
 
 
 def _show_provider_error(shell, etype, value, tb, tb_offset=None):
@@ -45,14 +51,22 @@ def _show_provider_error(shell, etype, value, tb, tb_offset=None):
 
 
 def load_ipython_extension(ip) -> None:
-    """Show a ProviderError as its one line; hand every other exception on."""
+    """Load jupyter_ai_magics; show a ProviderError as its one line."""
     # The magics install their own handler for every exception; load them first so
     # ours wraps theirs whatever order the extensions are listed in.
     ip.extension_manager.load_extension("jupyter_ai_magics")
-    if getattr(ip, _PREVIOUS, None) is not None:
-        return  # already loaded
+    show_provider_errors(ip)
+
+
+def show_provider_errors(ip) -> None:
+    """Wrap the shell's exception handler: a ProviderError is one line, the rest is
+    handed on. Again only if another handler replaced ours since (jupyter_ai_magics
+    installs its own whenever its extension function runs)."""
+    if getattr(ip, _INSTALLED, None) is not None and ip.CustomTB is getattr(ip, _INSTALLED):
+        return
     setattr(ip, _PREVIOUS, (tuple(ip.custom_exceptions), ip.CustomTB))
     ip.set_custom_exc((ProviderError, *ip.custom_exceptions), _show_provider_error)
+    setattr(ip, _INSTALLED, ip.CustomTB)
 
 
 def unload_ipython_extension(ip) -> None:
@@ -60,6 +74,7 @@ def unload_ipython_extension(ip) -> None:
     if previous is None:
         return
     delattr(ip, _PREVIOUS)
+    delattr(ip, _INSTALLED)
     types, handler = previous
     if handler is not None and types:
         ip.custom_exceptions = types
