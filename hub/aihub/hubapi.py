@@ -18,6 +18,8 @@ from urllib.parse import quote
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 from tornado.websocket import websocket_connect
 
+from .progress import Progress
+
 HUB_API = "http://127.0.0.1:8081/hub/api"
 PROXY = "http://127.0.0.1:8000"
 
@@ -147,6 +149,22 @@ class HubClient:
             return SpawnResult(name, time.monotonic() - started, str(error))
         except Exception as error:  # a timeout or a dropped connection: a failure to report
             return SpawnResult(name, time.monotonic() - started, f"{type(error).__name__}: {error}")
+
+    async def start_many(self, names: list[str], options: dict | None = None,
+                         what: str = "starting servers") -> list[SpawnResult]:
+        """Start every server at once, as that many students pressing Start, showing progress."""
+        progress = Progress(len(names), what)
+
+        async def one(name: str) -> SpawnResult:
+            spawn = await self.start_and_watch(name, options, on_event=progress.event)
+            progress.done(name, spawn.error is None)
+            return spawn
+        spawns = list(await asyncio.gather(*(one(name) for name in names)))
+        progress.show(final=True)
+        return spawns
+
+    async def stop_many(self, names: list[str]) -> None:
+        await asyncio.gather(*(self.stop_server(name) for name in names))
 
     async def stop_server(self, name: str) -> None:
         """Stop `name`'s server and wait until it is stopped."""

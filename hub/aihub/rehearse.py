@@ -97,43 +97,6 @@ class Burst:
         return [spawn for spawn in self.spawns if spawn.error]
 
 
-class Progress:
-    """One status line, rewritten in place on a terminal, every 5 s in a log."""
-
-    def __init__(self, total: int, what: str):
-        self.total, self.what = total, what
-        self.state: dict[str, str] = {}
-        self.started = time.monotonic()
-        self.tty = sys.stdout.isatty()
-        self.last_print = 0.0
-
-    def event(self, name: str, event: dict) -> None:
-        if event.get("ready"):
-            self.state[name] = "ready"
-        elif event.get("failed"):
-            self.state[name] = "failed"
-        elif "in line" in event.get("message", ""):
-            self.state[name] = "in line"
-        else:
-            self.state[name] = "starting"
-        self.show()
-
-    def done(self, name: str, ok: bool) -> None:
-        self.state[name] = "ready" if ok else "failed"
-        self.show()
-
-    def show(self, final: bool = False) -> None:
-        now = time.monotonic()
-        if not final and now - self.last_print < (0.5 if self.tty else 5):
-            return
-        self.last_print = now
-        counts = {key: sum(1 for value in self.state.values() if value == key)
-                  for key in ("ready", "starting", "in line", "failed")}
-        line = (f"  {self.what}: {counts['ready']}/{self.total} ready, {counts['starting']} starting, "
-                f"{counts['in line']} in line, {counts['failed']} failed ({now - self.started:.0f} s)")
-        print(("\r" + line + "\033[K") if self.tty else line, end="\n" if final or not self.tty else "", flush=True)
-
-
 class Rehearsal:
     def __init__(self, students: int, model: str, compare: bool, settings, secret: dict[str, str]):
         self.settings = settings
@@ -166,18 +129,10 @@ class Rehearsal:
         return dict(self.threads.map(used, containers))
 
     async def burst(self, label: str, names: list[str], ai: bool) -> Burst:
-        result = Burst(label)
-        progress = Progress(len(names), f"starting {len(names)} servers ({label})")
         started = time.monotonic()
-
-        async def one(name: str) -> SpawnResult:
-            spawn = await self.hub.start_and_watch(name, None if ai else {"ai": False}, on_event=progress.event)
-            progress.done(name, spawn.error is None)
-            return spawn
-        result.spawns = list(await asyncio.gather(*(one(name) for name in names)))
-        result.seconds = time.monotonic() - started
-        progress.show(final=True)
-        return result
+        spawns = await self.hub.start_many(names, None if ai else {"ai": False},
+                                           what=f"starting {len(names)} servers ({label})")
+        return Burst(label, spawns=spawns, seconds=time.monotonic() - started)
 
     async def measure_idle(self, burst: Burst, names: list[str]) -> None:
         await asyncio.sleep(10)  # let the new servers settle, as a student reads the page
@@ -202,7 +157,7 @@ class Rehearsal:
 
     async def stop_all(self, burst: Burst, names: list[str]) -> None:
         started = time.monotonic()
-        await asyncio.gather(*(self.hub.stop_server(name) for name in names), return_exceptions=True)
+        await self.hub.stop_many(names)
         burst.stop_seconds = time.monotonic() - started
 
     async def single_spawn(self, name: str, ai: bool) -> float:

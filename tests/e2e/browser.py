@@ -119,13 +119,17 @@ class Browser:
 
     def run_cell(self, code: str, timeout: float = 60, expect_ok: bool = True) -> str:
         """Run code in a new kernel over the websocket, as a notebook does; return its output."""
-        kernel = self.api("POST", self.server_path + "/api/kernels", json={"name": "python3"})
-        assert kernel.status_code == 201, (kernel.status_code, kernel.text)
-        kernel_id = kernel.json()["id"]
+        kernel_id = self.start_kernel()
         try:
-            return self._execute(kernel_id, code, timeout, expect_ok)
+            return self.execute(kernel_id, code, timeout, expect_ok)
         finally:
             self.api("DELETE", f"{self.server_path}/api/kernels/{kernel_id}")
+
+    def start_kernel(self) -> str:
+        """A new kernel that stays, as an open notebook's does; its id."""
+        kernel = self.api("POST", self.server_path + "/api/kernels", json={"name": "python3"})
+        assert kernel.status_code == 201, (kernel.status_code, kernel.text)
+        return kernel.json()["id"]
 
     def _websocket(self, path: str, timeout: float) -> websocket.WebSocket:
         """A websocket to my server with my cookies, as the browser opens one."""
@@ -157,7 +161,8 @@ class Browser:
         finally:
             conn.close()
 
-    def _execute(self, kernel_id: str, code: str, timeout: float, expect_ok: bool) -> str:
+    def execute(self, kernel_id: str, code: str, timeout: float = 60, expect_ok: bool = True) -> str:
+        """Run code in a running kernel over a new websocket (a notebook reconnecting)."""
         conn = self._websocket(f"/api/kernels/{kernel_id}/channels?session_id={uuid.uuid4().hex}", timeout)
         msg_id = uuid.uuid4().hex
         conn.send(json.dumps({
