@@ -1,0 +1,140 @@
+"""aihub_providers.lazy_server: a student's server starts without jupyter_ai, and the
+chat panel's first request loads it with the image's settings.
+
+Runs `jupyter server` with the user image's singleuser/jupyter_server_config.py, as
+the hub starts it (AI_ENABLED, AI_DEFAULT_MODEL, a configured vendor), and reads
+what jupyter_ai logs and answers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+from tornado.websocket import websocket_connect
+
+SINGLEUSER = Path(__file__).resolve().parents[2] / "singleuser"
+TOKEN = "test-token-5d1e"
+JUPYTER_AI_READY = "Initialized Jupyter AI server extension"
+
+
+class Server:
+    def __init__(self, tmp_path: Path, env: dict):
+        etc = tmp_path / "etc"
+        etc.mkdir()
+        shutil.copy(SINGLEUSER / "jupyter_server_config.py", etc)
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.log_path = tmp_path / "server.log"
+        home = tmp_path / "home"
+        home.mkdir()
+        env = os.environ | {
+            "HOME": str(home),
+            "JUPYTER_CONFIG_DIR": str(tmp_path / "config"),
+            "JUPYTER_CONFIG_PATH": str(etc),
+            "JUPYTER_DATA_DIR": str(tmp_path / "data"),
+            "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"),
+            "NO_PROXY": "127.0.0.1,localhost",
+        } | env
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "jupyter_server", "--allow-root", "--no-browser",
+             f"--port={self.port}", "--ServerApp.ip=127.0.0.1",
+             f"--IdentityProvider.token={TOKEN}", f"--ServerApp.root_dir={home}"],
+            env=env, stdout=subprocess.DEVNULL, stderr=self.log_path.open("w"),
+        )
+        deadline = time.monotonic() + 60
+        while True:
+            assert self.process.poll() is None, self.log
+            try:
+                self.get("/api/status")
+                break
+            except (OSError, urllib.error.URLError):
+                assert time.monotonic() < deadline, self.log
+                time.sleep(0.1)
+
+    @property
+    def log(self) -> str:
+        return self.log_path.read_text()
+
+    def get(self, path: str, token: str = TOKEN):
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{self.port}{path}", headers={"Authorization": f"token {token}"}
+        )
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return json.loads(response.read())
+
+    def stop(self):
+        self.process.terminate()
+        self.process.wait(timeout=30)
+
+
+@pytest.fixture
+def start_server(tmp_path):
+    servers = []
+
+    def start(**env) -> Server:
+        home = tmp_path / str(len(servers))
+        home.mkdir()
+        server = Server(home, env)
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+IMAGE_ENV = {
+    "AI_ENABLED": "true",
+    "AI_DEFAULT_MODEL": "deepseek:deepseek-chat",
+    "DEEPSEEK_API_KEY": "k3y-deepseek-7f3a9c21e4",
+    "OLLAMA_BASE_URL": "http://127.0.0.1:9",
+}
+
+
+def test_chat_panel_loads_jupyter_ai_on_its_first_request(start_server):
+    server = start_server(**IMAGE_ENV)
+    assert JUPYTER_AI_READY not in server.log
+
+    # a request without the token is refused, and loads nothing
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        server.get("/api/ai/providers", token="wrong")
+    assert refused.value.code == 403
+
+    # the panel's requests, with the image's AiExtension settings applied
+    providers = server.get("/api/ai/providers")["providers"]
+    assert sorted(p["id"] for p in providers) == ["deepseek", "ollama"]
+    assert server.get("/api/ai/config")["model_provider_id"] == "deepseek:deepseek-chat"
+    assert server.log.count(JUPYTER_AI_READY) == 1
+    commands = server.get("/api/ai/chats/slash_commands")["slash_commands"]
+    assert "help" in [c["slash_id"] for c in commands]
+
+    # the chat's websocket: jupyter_ai's handler greets the client
+    async def connect():
+        url = f"ws://127.0.0.1:{server.port}/api/ai/chats?token={TOKEN}"
+        connection = await websocket_connect(url)
+        message = json.loads(await asyncio.wait_for(connection.read_message(), 30))
+        connection.close()
+        return message
+
+    assert asyncio.run(connect())["type"] == "connection"
+    assert server.log.count(JUPYTER_AI_READY) == 1
+
+
+def test_ai_disabled_serves_no_ai_api(start_server):
+    server = start_server(AI_ENABLED="false")
+    with pytest.raises(urllib.error.HTTPError) as missing:
+        server.get("/api/ai/providers")
+    assert missing.value.code == 404
+    assert JUPYTER_AI_READY not in server.log
