@@ -107,7 +107,7 @@ def test_chat_panel_loads_jupyter_ai_on_its_first_request(start_server):
     server = start_server(**IMAGE_ENV)
     assert JUPYTER_AI_READY not in server.log
 
-    # a request without the token is refused, and loads nothing
+    # a request without the token is refused by jupyter_ai's handler (routing loaded it)
     with pytest.raises(urllib.error.HTTPError) as refused:
         server.get("/api/ai/providers", token="wrong")
     assert refused.value.code == 403
