@@ -118,9 +118,13 @@ class HubClient:
         try:
             await self.api("POST", f"/users/{quote(name)}/server", options or {})
             outcome: dict = {}
+            pending = bytearray()  # an event may arrive split over chunks
 
             def on_chunk(chunk: bytes) -> None:
-                for line in chunk.decode(errors="replace").splitlines():
+                pending.extend(chunk)
+                *lines, rest = pending.split(b"\n")
+                pending[:] = rest
+                for line in (raw.decode(errors="replace") for raw in lines):
                     if line.startswith("data:"):
                         event = json.loads(line[5:])
                         if on_event:
@@ -129,17 +133,11 @@ class HubClient:
                             outcome.update(event)
 
             url = f"{self.hub_api}/users/{quote(name)}/server/progress"
-            try:
-                await self.http.fetch(HTTPRequest(url, headers=self._headers(), streaming_callback=on_chunk,
-                                                  request_timeout=timeout))
-            except HTTPClientError as error:
-                if not outcome:
-                    # The stream ends at once if the server was ready before we asked.
-                    model = await self.user(name)
-                    if not (model and model.get("servers", {}).get("", {}).get("ready")):
-                        raise HubError(f"progress of {name}: {error.code}") from None
-                    outcome["ready"] = True
+            # raise_error=False: a stream cut short (Ctrl-C) must not log a stray error.
+            await self.http.fetch(HTTPRequest(url, headers=self._headers(), streaming_callback=on_chunk,
+                                              request_timeout=timeout), raise_error=False)
             if not outcome:
+                # The stream ends at once if the server was ready before we asked.
                 model = await self.user(name)
                 outcome["ready"] = bool(model and model.get("servers", {}).get("", {}).get("ready"))
             if outcome.get("failed") or not outcome.get("ready"):
@@ -151,13 +149,16 @@ class HubClient:
             return SpawnResult(name, time.monotonic() - started, f"{type(error).__name__}: {error}")
 
     async def start_many(self, names: list[str], options: dict | None = None,
-                         what: str = "starting servers") -> list[SpawnResult]:
-        """Start every server at once, as that many students pressing Start, showing progress."""
+                         what: str = "starting servers", when_ready=None) -> list[SpawnResult]:
+        """Start every server at once, as that many students pressing Start, showing
+        progress; `when_ready(name)` runs for each server as soon as it is ready."""
         progress = Progress(len(names), what)
 
         async def one(name: str) -> SpawnResult:
             spawn = await self.start_and_watch(name, options, on_event=progress.event)
             progress.done(name, spawn.error is None)
+            if when_ready and not spawn.error:
+                await when_ready(name)
             return spawn
         spawns = list(await asyncio.gather(*(one(name) for name in names)))
         progress.show(final=True)
@@ -166,19 +167,32 @@ class HubClient:
     async def stop_many(self, names: list[str]) -> None:
         await asyncio.gather(*(self.stop_server(name) for name in names))
 
-    async def stop_server(self, name: str) -> None:
-        """Stop `name`'s server and wait until it is stopped."""
-        await self.api("DELETE", f"/users/{quote(name)}/server", timeout=300, ok=(202, 204, 400, 404))
+    async def stop_server(self, name: str, timeout: float = 300) -> None:
+        """Stop `name`'s server, a start still in progress included, and wait until it is
+        stopped."""
+        deadline = time.monotonic() + timeout
+        await self.api("DELETE", f"/users/{quote(name)}/server", timeout=timeout, ok=(202, 204, 400, 404))
         while True:
             model = await self.user(name)
             if not model or not model.get("servers"):
                 return
+            if time.monotonic() > deadline:
+                raise HubError(f"the server of {name} did not stop in {timeout:.0f} s")
             await asyncio.sleep(1)
 
     # -- inside a student's server --------------------------------------------------
 
     def _server(self, name: str) -> str:
         return f"{self.proxy}/user/{quote(name)}"
+
+    async def open_lab(self, name: str, ai: bool = True) -> float:
+        """What a browser asks for on landing in JupyterLab: the page, and the chat
+        panel's settings; return the seconds it took."""
+        started = time.monotonic()
+        await self.request("GET", f"{self._server(name)}/lab")
+        if ai:
+            await self.request("GET", f"{self._server(name)}/api/ai/config")
+        return time.monotonic() - started
 
     async def start_kernel(self, name: str) -> str:
         kernel = await self.request("POST", f"{self._server(name)}/api/kernels", {"name": "python3"})

@@ -4,8 +4,8 @@
 
 It makes N throwaway accounts (`rehearsal-<run>-NN`: nobody can sign up or log in
 with such a name), starts all their servers at the same moment and follows each
-start's progress as N browsers on the spawn page would, runs a `%%ai` cell in every
-server at once (through the gateway, like a student's), and prints what an admin
+start's progress as N browsers on the spawn page would, opens JupyterLab (with its chat
+panel) in each as soon as it is ready, runs a `%%ai` cell in every server at once (through the gateway, like a student's), and prints what an admin
 needs before a lesson: time to ready, failures and why, memory per student idle and
 after the first `%%ai`, `%%ai` times, the hub's worst event-loop lag, and a verdict.
 With --compare-without-ai it also times one server alone and the same burst with the
@@ -38,7 +38,7 @@ from dockerspawner import DockerSpawner
 from . import secrets, settings as settings_module
 from .auth import RESERVED_PREFIX
 from .database import database_url
-from .hubapi import CellResult, HubClient, SpawnResult
+from .hubapi import CellResult, HubClient, HubError, SpawnResult
 from .labels import student_filter
 
 MIB = 1024 * 1024
@@ -82,6 +82,8 @@ class Burst:
     label: str
     spawns: list[SpawnResult] = field(default_factory=list)
     seconds: float = 0
+    lab_opens: list[float] = field(default_factory=list)
+    lab_failures: list[str] = field(default_factory=list)
     idle_mib: dict[str, float] = field(default_factory=dict)
     after_ai_mib: dict[str, float] = field(default_factory=dict)
     cells: list[CellResult] = field(default_factory=list)
@@ -129,17 +131,27 @@ class Rehearsal:
         return dict(self.threads.map(used, containers))
 
     async def burst(self, label: str, names: list[str], ai: bool) -> Burst:
+        """Every student presses Start at once; each lands in JupyterLab once theirs is ready."""
+        burst = Burst(label)
+
+        async def land_in_lab(name: str) -> None:
+            try:
+                burst.lab_opens.append(await self.hub.open_lab(name, ai))
+            except Exception as error:
+                burst.lab_failures.append(f"{name}: {error}")
         started = time.monotonic()
-        spawns = await self.hub.start_many(names, None if ai else {"ai": False},
-                                           what=f"starting {len(names)} servers ({label})")
-        return Burst(label, spawns=spawns, seconds=time.monotonic() - started)
+        burst.spawns = await self.hub.start_many(names, None if ai else {"ai": False},
+                                                 what=f"starting {len(names)} servers ({label})",
+                                                 when_ready=land_in_lab)
+        burst.seconds = time.monotonic() - started
+        return burst
 
     async def measure_idle(self, burst: Burst, names: list[str]) -> None:
         await asyncio.sleep(10)  # let the new servers settle, as a student reads the page
         burst.idle_mib = await self.in_thread(self.memory_mib, names)
 
     async def first_ai_cells(self, burst: Burst, names: list[str]) -> None:
-        print(f"  opening a notebook in each of {len(names)} servers, then one %%ai cell in each, all at once")
+        print(f"  a new notebook in each of {len(names)} servers, then one %%ai cell in each, all at once")
 
         async def kernel(name: str) -> tuple[str, str | None, float]:
             started = time.monotonic()
@@ -218,6 +230,9 @@ class Rehearsal:
             print(f"  time to ready:  {spread(burst.ready)}  ({len(burst.ready)} of {n} ready)")
             for failure in burst.failures:
                 print(f"  FAILED {failure.name} after {failure.seconds:.0f} s: {failure.error}")
+            print(f"  JupyterLab open: {spread(burst.lab_opens)} after ready (page and chat panel)")
+            for failure in burst.lab_failures:
+                print(f"  JupyterLab FAILED to open for {failure}")
             idle = list(burst.idle_mib.values())
             if idle:
                 print(f"  idle memory:    {statistics.mean(idle):.0f} MiB per student (max {max(idle):.0f}), "
@@ -225,7 +240,7 @@ class Rehearsal:
             if burst.cells:
                 done = [cell.seconds for cell in burst.cells if not cell.error]
                 after = list(burst.after_ai_mib.values())
-                print(f"  notebook open:  kernel start {spread(burst.kernel_starts)}")
+                print(f"  new notebook:   kernel start {spread(burst.kernel_starts)}")
                 print(f"  first %%ai:     {spread(done)}  ({len(done)} of {len(burst.cells)} answered)")
                 for cell in burst.cells:
                     if cell.error:
@@ -274,7 +289,19 @@ class Rehearsal:
             await self.remove(leftovers)
 
     async def remove(self, names: list[str]) -> None:
-        await asyncio.gather(*(self.hub.delete_user(name) for name in names), return_exceptions=True)
+        async def remove_account(name: str) -> None:
+            # A start still in progress is cancelled by stopping the server; only then
+            # can the account go.
+            for attempt in range(3):
+                try:
+                    await self.hub.stop_server(name)
+                    await self.hub.delete_user(name)
+                    return
+                except HubError as error:
+                    if attempt == 2:
+                        print(f"  could not remove {name}: {error}")
+                    await asyncio.sleep(2)
+        await asyncio.gather(*(remove_account(name) for name in names))
         await self.in_thread(self.remove_volumes, names)
         await self.in_thread(self.remove_ledger_rows, names)
 
