@@ -16,8 +16,10 @@ Invariant: no key or token ever reaches a message. Every text that comes from ou
 the key in use and anything shaped like one (sk-..., nvapi-..., Bearer ..., a URL's
 user:password@).
 
-`from_exception` maps openai/httpx exceptions; openai and httpx are imported only
-when it runs, so importing this module stays cheap (the IPython extension does).
+`from_exception` maps the exceptions of a call (aihub_providers.chat_model raises
+httpx's for timeouts and transport failures, APIStatusError/APIError below for an
+answer that says no); httpx is imported only when it runs, so importing this module
+stays cheap (the IPython extension does).
 """
 
 from __future__ import annotations
@@ -48,6 +50,25 @@ class ProviderError(Exception):
 
     def __str__(self) -> str:
         return self.message
+
+
+class APIError(Exception):
+    """The server answered with an error: `body` is its error object (a dict, as the
+    openai SDK keeps it: the inside of {"error": {...}}) or its text."""
+
+    def __init__(self, message: str, *, body: object = None):
+        super().__init__(message)
+        self.message = message
+        self.body = body
+
+
+class APIStatusError(APIError):
+    """The server answered with an HTTP error status; `response` is httpx's (read)."""
+
+    def __init__(self, message: str, *, response, body: object, status_code: int):
+        super().__init__(message, body=body)
+        self.response = response
+        self.status_code = status_code
 
 
 # -- scrubbing --
@@ -206,7 +227,7 @@ def from_exception(
     secrets: Sequence[str] = (),
     served: Optional[Sequence[str]] = None,
 ) -> Optional[ProviderError]:
-    """The ProviderError for an openai/httpx exception, or None for anything else.
+    """The ProviderError for an httpx exception or an APIError, or None for anything else.
 
     `served` is the vendor's own list of model ids (GET {base}/models) when the caller
     could fetch it, else None. It tells an unknown model (the list works and lacks it:
@@ -215,7 +236,6 @@ def from_exception(
     in for a list that could not be fetched.
     """
     import httpx
-    import openai
 
     name = vendor.name
     base = scrub(base_url, secrets)
@@ -223,20 +243,20 @@ def from_exception(
     def clean(text: str) -> str:
         return one_line(scrub(text, secrets))
 
-    if isinstance(exc, (openai.APITimeoutError, httpx.TimeoutException)):
+    if isinstance(exc, httpx.TimeoutException):
         return ProviderError(
             f"{name} did not answer within {_seconds(timeout)} ({base}): "
             "check the network or AI_PROXY_URL",
             vendor=vendor.id,
         )
-    if isinstance(exc, (openai.APIConnectionError, httpx.TransportError)):
+    if isinstance(exc, httpx.TransportError):
         proxy = _proxy_for(base_url)
         via = f" through the proxy {scrub(proxy, secrets)}" if proxy else ""
         return ProviderError(
             f"Cannot reach {name} at {base}{via}: {clean(_reason(exc))}; {NETWORK_HINT}",
             vendor=vendor.id,
         )
-    if isinstance(exc, openai.APIStatusError):
+    if isinstance(exc, APIStatusError):
         status = exc.status_code
         if exc.response.headers.get(GATEWAY_ERROR_HEADER) == "1":
             # The bundle's AI gateway wrote this for the student (budget, token, the
@@ -278,7 +298,7 @@ def from_exception(
             vendor=vendor.id,
             status=status,
         )
-    if isinstance(exc, (openai.OpenAIError, httpx.HTTPError)):
+    if isinstance(exc, (APIError, httpx.HTTPError)):
         return ProviderError(
             f"{name} sent an error: {clean(upstream_message(exc))}", vendor=vendor.id
         )

@@ -1,7 +1,7 @@
 """jupyter-ai's server extension (the chat panel's /api/ai/*), loaded on its first request.
 
-Importing and initialising jupyter_ai at server start (LangChain, the openai SDK, Dask,
-every provider) doubles the CPU a student's server needs to start and adds about
+Importing and initialising jupyter_ai at server start (LangChain, Dask, every
+provider) doubles the CPU a student's server needs to start and adds about
 90 MiB; with 30 servers starting on two cores, that is what makes spawns slow. This
 server extension starts nothing: it routes /api/ai/* to a router that, on the first
 such request (JupyterLab's chat panel makes one when it loads), adds and loads the

@@ -1,7 +1,8 @@
 """jupyter-ai model providers, one per row of aihub_providers.vendors.VENDORS.
 
 Every vendor speaks the OpenAI chat-completions API, so one class does the work:
-OpenAICompatibleProvider, a jupyter-ai BaseProvider on LangChain's ChatOpenAI. Each
+OpenAICompatibleProvider, a jupyter-ai BaseProvider on our own small LangChain chat
+model (aihub_providers.chat_model, httpx only: no openai SDK, no langchain-openai). Each
 vendor's class only names its row of the table. jupyter-ai finds them through the
 `jupyter_ai.model_providers` entry points in pyproject.toml, so in a notebook
 
@@ -27,10 +28,10 @@ How a provider behaves:
   provider or do nothing; help text is where they are useful.
 - Requests time out after 60 s and are retried once, so a failure shows quickly.
   Streaming reports token usage (stream_options.include_usage). The length limit
-  goes out as max_tokens, which every vendor but OpenAI reads (LangChain would send
-  OpenAI's newer max_completion_tokens to all of them).
+  goes out as max_tokens, which every vendor but OpenAI reads (OpenAI gets its newer
+  max_completion_tokens).
 - Every failure of a call (sync, async, streaming or not) is raised as one
-  ProviderError line (aihub_providers.errors), without the openai/httpx chain.
+  ProviderError line (aihub_providers.errors), without the httpx chain.
 """
 
 from __future__ import annotations
@@ -38,22 +39,24 @@ from __future__ import annotations
 import os
 from typing import Any, AsyncIterator, ClassVar, Iterator, Optional
 
-import httpx
-import openai
 from jupyter_ai_magics import BaseProvider
-from langchain_openai import ChatOpenAI
 
 from . import errors
+from .chat_model import OpenAICompatibleChatModel
 from .vendors import VENDORS, Vendor
 
 REQUEST_TIMEOUT = 60.0  # seconds per attempt
 MAX_RETRIES = 1
 MODEL_LIST_TIMEOUT = 5.0  # seconds, for GET {base}/models while explaining an error
 
-_CALL_ERRORS = (openai.OpenAIError, httpx.HTTPError)
+
+def _call_errors() -> tuple[type[BaseException], ...]:
+    import httpx  # imported by the call that failed, so already loaded
+
+    return (errors.APIError, httpx.HTTPError)
 
 
-class OpenAICompatibleProvider(BaseProvider, ChatOpenAI):
+class OpenAICompatibleProvider(BaseProvider, OpenAICompatibleChatModel):
     """Base of every vendor's provider; a subclass sets `vendor` (a row of VENDORS)."""
 
     vendor: ClassVar[Optional[Vendor]] = None
@@ -61,7 +64,7 @@ class OpenAICompatibleProvider(BaseProvider, ChatOpenAI):
     registry = True
     model_id_key = "model_name"
     model_id_label = "Model ID"
-    pypi_package_deps = ["langchain_openai"]
+    pypi_package_deps: ClassVar[list[str]] = []
     auth_strategy = None
 
     def __init__(self, **kwargs: Any):
@@ -87,8 +90,8 @@ class OpenAICompatibleProvider(BaseProvider, ChatOpenAI):
         kwargs.setdefault("stream_usage", True)
         super().__init__(openai_api_key=key, openai_api_base=vendor.api_base(base), **kwargs)
 
-    def _get_request_payload(self, *args: Any, **kwargs: Any) -> dict:
-        payload = super()._get_request_payload(*args, **kwargs)
+    def _request_payload(self, *args: Any, **kwargs: Any) -> dict:
+        payload = super()._request_payload(*args, **kwargs)
         for field in ("max_tokens", "max_completion_tokens"):
             if field in payload and field != self.vendor.max_tokens_field:
                 payload[self.vendor.max_tokens_field] = payload.pop(field)
@@ -120,8 +123,7 @@ class OpenAICompatibleProvider(BaseProvider, ChatOpenAI):
         if not errors.wants_model_list(exc):
             return None
         try:
-            client = self.root_client.with_options(timeout=MODEL_LIST_TIMEOUT, max_retries=0)
-            return [m.id for m in client.models.list().data]
+            return self.list_models(MODEL_LIST_TIMEOUT)
         except Exception:
             return None
 
@@ -129,25 +131,25 @@ class OpenAICompatibleProvider(BaseProvider, ChatOpenAI):
         if not errors.wants_model_list(exc):
             return None
         try:
-            client = self.root_async_client.with_options(
-                timeout=MODEL_LIST_TIMEOUT, max_retries=0
-            )
-            page = await client.models.list()
-            return [m.id for m in page.data]
+            return await self.alist_models(MODEL_LIST_TIMEOUT)
         except Exception:
             return None
 
     def _generate(self, *args: Any, **kwargs: Any):
         try:
             return super()._generate(*args, **kwargs)
-        except _CALL_ERRORS as exc:
+        except Exception as exc:
+            if not isinstance(exc, _call_errors()):
+                raise
             error = self._provider_error(exc, self._served_models(exc))
         raise error from None
 
     async def _agenerate(self, *args: Any, **kwargs: Any):
         try:
             return await super()._agenerate(*args, **kwargs)
-        except _CALL_ERRORS as exc:
+        except Exception as exc:
+            if not isinstance(exc, _call_errors()):
+                raise
             error = self._provider_error(exc, await self._aserved_models(exc))
         raise error from None
 
@@ -155,7 +157,9 @@ class OpenAICompatibleProvider(BaseProvider, ChatOpenAI):
         try:
             yield from super()._stream(*args, **kwargs)
             return
-        except _CALL_ERRORS as exc:
+        except Exception as exc:
+            if not isinstance(exc, _call_errors()):
+                raise
             error = self._provider_error(exc, self._served_models(exc))
         raise error from None
 
@@ -164,7 +168,9 @@ class OpenAICompatibleProvider(BaseProvider, ChatOpenAI):
             async for chunk in super()._astream(*args, **kwargs):
                 yield chunk
             return
-        except _CALL_ERRORS as exc:
+        except Exception as exc:
+            if not isinstance(exc, _call_errors()):
+                raise
             error = self._provider_error(exc, await self._aserved_models(exc))
         raise error from None
 

@@ -46,9 +46,9 @@ def clean_env(monkeypatch):
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
     # The client's one retry waits 0.5-1 s; a few ms keep the tests fast (the retry
     # itself still happens: test_errors counts it).
-    import openai._base_client
+    from aihub_providers import chat_model
 
-    monkeypatch.setattr(openai._base_client, "INITIAL_RETRY_DELAY", 0.005, raising=False)
+    monkeypatch.setattr(chat_model, "INITIAL_RETRY_DELAY", 0.005)
 
 
 @pytest.fixture(scope="session")

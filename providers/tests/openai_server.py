@@ -13,7 +13,10 @@ Authorization header, the JSON body) in `server.state.requests`.
 
 Switches (set `server.state.mode`): "401", "403", "404" (model not found), "400-model"
 (DeepSeek's way of saying it), "429", "500", "502", "hang" (never answers),
-"hang-mid-stream" (sends one chunk, then nothing). A model id not in `state.models`
+"hang-mid-stream" (sends one chunk, then nothing), "gateway-429" (the bundle's AI
+gateway's own budget answer: X-AI-Gateway-Error: 1, x-should-retry: false),
+"usage-every-chunk" (running usage in every streamed chunk, as some vendors do),
+"error-mid-stream" (one chunk, then an {"error": ...} event). A model id not in `state.models`
 gets a 404 model_not_found, as the real APIs do; `state.models_status` makes
 GET /models fail; `state.keys` makes any other key a 401. 429 and 5xx answers carry
 `retry-after-ms: 10`, so the client's one retry is quick. `closed_port()` gives a
@@ -152,6 +155,12 @@ class Handler(BaseHTTPRequestHandler):
                 "rate_limit_exceeded",
                 quick_retry,
             )
+        if mode == "gateway-429":
+            return self._error(
+                429, "daily AI budget of 1000 tokens used; resets at 00:00 UTC",
+                "daily_budget_exceeded",
+                {"X-AI-Gateway-Error": "1", "x-should-retry": "false", "Retry-After": "5"},
+            )
         if mode in ("500", "502"):
             return self._error(int(mode), "upstream exploded", "server_error", quick_retry)
         if mode == "400-model":
@@ -209,9 +218,18 @@ class Handler(BaseHTTPRequestHandler):
         pieces = [answer[i : i + CHUNK] for i in range(0, len(answer), CHUNK)]
         for n, piece in enumerate(pieces):
             delta = {"content": piece, **({"role": "assistant"} if n == 0 else {})}
-            event([{"index": 0, "delta": delta, "finish_reason": None}])
+            running = None
+            if mode == "usage-every-chunk" and usage:
+                so_far = len("".join(pieces[: n + 1]).split())
+                running = {"usage": {**usage, "completion_tokens": so_far,
+                                     "total_tokens": usage["prompt_tokens"] + so_far}}
+            event([{"index": 0, "delta": delta, "finish_reason": None}], running)
             if mode == "hang-mid-stream":
                 return self._hang()
+            if mode == "error-mid-stream":
+                self.wfile.write(b'data: {"error": {"message": "upstream overloaded", "code": 503}}\n\n')
+                self.wfile.flush()
+                return
         event([{"index": 0, "delta": {}, "finish_reason": "stop"}])
         if usage:
             event([], {"usage": usage})

@@ -201,6 +201,28 @@ def test_errors_while_streaming_and_async_map_too(call, point_at, server):
     )
 
 
+@call_ids
+def test_the_gateways_own_answer_is_shown_as_it_is_and_not_retried(call, point_at, server):
+    """hub/aihub/gateway: X-AI-Gateway-Error: 1 and x-should-retry: false (a spent budget)."""
+    vendor = VENDORS["deepseek"]
+    point_at(vendor)
+    server.state.mode = "gateway-429"
+    assert failure(vendor, call) == (
+        "DeepSeek: daily AI budget of 1000 tokens used; resets at 00:00 UTC"
+    )
+    assert len(server.state.requests) == 1  # x-should-retry: false
+
+
+@pytest.mark.parametrize("call", [sync_stream, async_stream], ids=lambda f: f.__name__)
+def test_an_error_event_in_a_stream_is_one_line(call, point_at, server):
+    vendor = VENDORS["qwen"]
+    cfg = point_at(vendor)
+    server.state.mode = "error-mid-stream"
+    assert failure(vendor, call, model=cfg.model) == (
+        "Qwen (Alibaba DashScope) sent an error: upstream overloaded"
+    )
+
+
 def test_a_working_call_after_a_failure_is_unaffected(point_at, server):
     vendor = VENDORS["deepseek"]
     cfg = point_at(vendor)

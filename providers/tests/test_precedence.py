@@ -11,6 +11,14 @@ site-packages except this package's own install, plus the .pth file; a fresh
 interpreter (python -S, then site.addsitedir, which is what site.py does at start)
 lists the providers. A control run puts DIR *before* site-packages and must see
 jupyter-ai-magics' classes, which shows the order is what decides.
+
+The image no longer installs langchain-openai, so jupyter-ai-magics' `openai` and
+`openrouter` cannot load there at all (jupyter-ai logs and skips them) and ours are
+the only ones; the order still matters when an admin adds langchain-openai. So that
+these tests show the order, not the missing package, both runs get a stand-in
+`langchain_openai` (classes only: enough for jupyter-ai-magics to define its
+providers) when it is not installed; test_without_langchain_openai_ours_are_the_only_ones
+shows the image's case.
 """
 
 from __future__ import annotations
@@ -39,6 +47,31 @@ from jupyter_ai_magics.utils import get_lm_providers
 providers = get_lm_providers()
 print("PROBE " + json.dumps({pid: providers[pid].__module__ for pid in json.loads(sys.argv[2])}))
 """
+
+
+STAND_IN = """
+from langchain_core.embeddings import Embeddings
+from langchain_core.language_models import BaseChatModel, BaseLLM
+from pydantic import BaseModel
+
+class ChatOpenAI(BaseChatModel): pass
+class AzureChatOpenAI(ChatOpenAI): pass
+class OpenAI(BaseLLM): pass
+class OpenAIEmbeddings(BaseModel, Embeddings): pass
+class AzureOpenAIEmbeddings(OpenAIEmbeddings): pass
+"""
+HAS_LANGCHAIN_OPENAI = importlib.util.find_spec("langchain_openai") is not None
+
+
+@pytest.fixture(scope="module")
+def langchain_openai(tmp_path_factory) -> list[tuple[str, Path]]:
+    """Path entries that make `import langchain_openai` work (none if installed)."""
+    if HAS_LANGCHAIN_OPENAI:
+        return []
+    folder = tmp_path_factory.mktemp("stand_in")
+    (folder / "langchain_openai").mkdir()
+    (folder / "langchain_openai" / "__init__.py").write_text(STAND_IN)
+    return [("path", folder)]
 
 
 def own_install(name: str) -> bool:
@@ -100,17 +133,17 @@ def probe(path_entries: list[tuple[str, Path]], cwd: Path) -> dict[str, str]:
     return json.loads(lines[-1].removeprefix("PROBE "))
 
 
-def test_pth_after_site_packages_makes_ours_win(target, site_packages, tmp_path):
+def test_pth_after_site_packages_makes_ours_win(target, site_packages, langchain_openai, tmp_path):
     (site_packages / "aihub-providers.pth").write_text(f"{target}\n")
     try:
-        modules = probe([("site", site_packages)], cwd=tmp_path)
+        modules = probe([("site", site_packages), *langchain_openai], cwd=tmp_path)
     finally:
         (site_packages / "aihub-providers.pth").unlink()
     assert modules == {pid: "aihub_providers.providers" for pid in (*SHADOWED, "deepseek")}
 
 
-def test_control_target_before_site_packages_loses(target, site_packages, tmp_path):
-    modules = probe([("path", target), ("site", site_packages)], cwd=tmp_path)
+def test_control_target_before_site_packages_loses(target, site_packages, langchain_openai, tmp_path):
+    modules = probe([("path", target), ("site", site_packages), *langchain_openai], cwd=tmp_path)
     assert modules["openai"].startswith("jupyter_ai_magics")
     assert modules["openrouter"].startswith("jupyter_ai_magics")
     assert modules["deepseek"] == "aihub_providers.providers"
@@ -118,3 +151,11 @@ def test_control_target_before_site_packages_loses(target, site_packages, tmp_pa
         # jupyter-ai-magics' ollama cannot load without langchain-ollama: ours is the
         # only one, whatever the order
         assert modules["ollama"] == "aihub_providers.providers"
+
+
+@pytest.mark.skipif(HAS_LANGCHAIN_OPENAI, reason="langchain-openai is installed here")
+def test_without_langchain_openai_ours_are_the_only_ones(target, site_packages, tmp_path):
+    """The image: jupyter-ai-magics' openai-based providers fail to import and are
+    skipped, so even the wrong order gives ours."""
+    modules = probe([("path", target), ("site", site_packages)], cwd=tmp_path)
+    assert modules == {pid: "aihub_providers.providers" for pid in (*SHADOWED, "deepseek")}

@@ -145,3 +145,35 @@ def test_options_from_the_magic_reach_the_request(vendor, point_at, server):
     other = {"max_tokens", "max_completion_tokens"} - {vendor.max_tokens_field}
     assert (plain[vendor.max_tokens_field], streamed[vendor.max_tokens_field]) == (7, 9)
     assert not other & (set(plain) | set(streamed))
+
+
+def test_a_plain_answer_carries_usage(point_at, server):
+    cfg = point_at(VENDORS["deepseek"])
+    answer = make(VENDORS["deepseek"], cfg.model).invoke("count these four words")
+    assert answer.usage_metadata["input_tokens"] == 4
+    assert answer.usage_metadata["output_tokens"] == len(answer.content.split())
+    assert answer.response_metadata["finish_reason"] == "stop"
+
+
+def test_usage_sent_in_every_chunk_is_counted_once(point_at, server):
+    """Some vendors send running usage in every chunk: the last one is the total."""
+    cfg = point_at(VENDORS["zhipu"])
+    server.state.mode = "usage-every-chunk"
+    chunks = list(make(VENDORS["zhipu"], cfg.model).stream("a b c"))
+    whole = chunks[0]
+    for chunk in chunks[1:]:
+        whole += chunk
+    assert whole.content == expected(cfg.model, "a b c")
+    assert whole.usage_metadata["input_tokens"] == 3
+    assert whole.usage_metadata["output_tokens"] == len(whole.content.split())
+
+
+def test_other_model_options_reach_the_request(point_at, server):
+    """`-m {"top_p":0.5,"seed":7}`: known or not, they go into the body, as ChatOpenAI's
+    model_kwargs did; none stays behind as an extra field."""
+    cfg = point_at(VENDORS["moonshot"])
+    provider = make(VENDORS["moonshot"], cfg.model, top_p=0.5, seed=7, stop=["END"])
+    provider.invoke("q")
+    body = server.state.requests[0].body
+    assert (body["top_p"], body["seed"], body["stop"]) == (0.5, 7, ["END"])
+    assert not provider.model_extra
