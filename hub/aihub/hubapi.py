@@ -73,7 +73,9 @@ class HubClient:
                 except ValueError:
                     detail = error.response.body[:200].decode(errors="replace")
             raise HubError(f"{method} {url.split('/api/', 1)[-1]}: {error.code} {detail}".strip()) from None
-        return json.loads(response.body) if response.body else None
+        if response.body and response.headers.get("Content-Type", "").startswith("application/json"):
+            return json.loads(response.body)
+        return None
 
     async def api(self, method: str, path: str, body=None, **kwargs):
         return await self.request(method, self.hub_api + path, body, **kwargs)

@@ -84,6 +84,7 @@ class Burst:
     seconds: float = 0
     lab_opens: list[float] = field(default_factory=list)
     lab_failures: list[str] = field(default_factory=list)
+    gateway_seconds: list[float] = field(default_factory=list)
     idle_mib: dict[str, float] = field(default_factory=dict)
     after_ai_mib: dict[str, float] = field(default_factory=dict)
     cells: list[CellResult] = field(default_factory=list)
@@ -166,6 +167,7 @@ class Rehearsal:
         burst.cells += await asyncio.gather(*(self.hub.run_cell(name, kernel_id, cell)
                                               for name, kernel_id, _ in kernels))
         burst.after_ai_mib = await self.in_thread(self.memory_mib, names)
+        burst.gateway_seconds = await self.in_thread(self.gateway_seconds, names)
 
     async def stop_all(self, burst: Burst, names: list[str]) -> None:
         started = time.monotonic()
@@ -242,6 +244,8 @@ class Rehearsal:
                 after = list(burst.after_ai_mib.values())
                 print(f"  new notebook:   kernel start {spread(burst.kernel_starts)}")
                 print(f"  first %%ai:     {spread(done)}  ({len(done)} of {len(burst.cells)} answered)")
+                if burst.gateway_seconds:
+                    print(f"    of which the gateway and model: {spread(burst.gateway_seconds)}")
                 for cell in burst.cells:
                     if cell.error:
                         print(f"  %%ai FAILED in {cell.name}: {cell.error}")
@@ -312,13 +316,28 @@ class Rehearsal:
             except docker.errors.NotFound:
                 pass
 
-    def remove_ledger_rows(self, names: list[str]) -> None:
+    def ledger(self, sql: str, names: list[str]) -> list[tuple]:
+        """Rows of the gateway's usage ledger for `names` (none without the gateway)."""
         url = database_url(self.settings, self.secret["POSTGRES_PASSWORD"]).replace("+psycopg2", "")
-        with psycopg2.connect(url) as connection, connection.cursor() as cursor:
-            cursor.execute("SELECT to_regclass('ai_usage') IS NOT NULL")
-            if cursor.fetchone()[0]:
-                cursor.execute("DELETE FROM ai_usage WHERE username = ANY(%s)", (names,))
-        connection.close()
+        connection = psycopg2.connect(url)
+        try:
+            with connection, connection.cursor() as cursor:
+                cursor.execute("SELECT to_regclass('ai_usage') IS NOT NULL")
+                if not cursor.fetchone()[0]:
+                    return []
+                cursor.execute(sql, (names,))
+                return cursor.fetchall() if cursor.description else []
+        finally:
+            connection.close()
+
+    def remove_ledger_rows(self, names: list[str]) -> None:
+        self.ledger("DELETE FROM ai_usage WHERE username = ANY(%s)", names)
+
+    def gateway_seconds(self, names: list[str]) -> list[float]:
+        """How long the gateway took for each call (the model's share of a cell's time)."""
+        rows = self.ledger("SELECT latency_ms FROM ai_usage WHERE username = ANY(%s) AND latency_ms IS NOT NULL",
+                           names)
+        return [latency / 1000 for (latency,) in rows]
 
     async def clean_up(self) -> None:
         print(f"  removing the rehearsal's {len(self.names)} accounts, servers, volumes and ledger rows")
