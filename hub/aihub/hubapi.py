@@ -27,6 +27,10 @@ PROXY = "http://127.0.0.1:8000"
 class HubError(Exception):
     """The hub refused or failed a request; str() is one line."""
 
+    def __init__(self, message: str, status: int | None = None):
+        super().__init__(message)
+        self.status = status
+
 
 @dataclass
 class SpawnResult:
@@ -72,7 +76,7 @@ class HubClient:
                     detail = json.loads(error.response.body).get("message", "")
                 except ValueError:
                     detail = error.response.body[:200].decode(errors="replace")
-            raise HubError(f"{method} {url.split('/api/', 1)[-1]}: {error.code} {detail}".strip()) from None
+            raise HubError(f"{method} {url.split('/api/', 1)[-1]}: {error.code} {detail}".strip(), error.code) from None
         if response.body and response.headers.get("Content-Type", "").startswith("application/json"):
             return json.loads(response.body)
         return None
@@ -85,13 +89,17 @@ class HubClient:
     async def users(self) -> list[dict]:
         return await self.api("GET", "/users?limit=10000") or []
 
-    async def user(self, name: str) -> dict | None:
+    async def found(self, path: str) -> dict | None:
+        """GET `path` of the hub's API; None where there is no such thing."""
         try:
-            return await self.api("GET", f"/users/{quote(name)}")
+            return await self.api("GET", path)
         except HubError as error:
-            if " 404" in str(error):
+            if error.status == 404:
                 return None
             raise
+
+    async def user(self, name: str) -> dict | None:
+        return await self.found(f"/users/{quote(name)}")
 
     async def create_users(self, names: list[str]) -> None:
         await self.api("POST", "/users", {"usernames": names})
@@ -100,12 +108,7 @@ class HubClient:
         await self.api("DELETE", f"/users/{quote(name)}", timeout=300, ok=(204, 404))
 
     async def group(self, name: str) -> dict | None:
-        try:
-            return await self.api("GET", f"/groups/{quote(name)}")
-        except HubError as error:
-            if " 404" in str(error):
-                return None
-            raise
+        return await self.found(f"/groups/{quote(name)}")
 
     async def groups(self) -> list[dict]:
         return await self.api("GET", "/groups?limit=10000") or []
