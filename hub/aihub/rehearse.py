@@ -152,16 +152,22 @@ class Rehearsal:
         burst.idle_mib = await self.in_thread(self.memory_mib, names)
 
     async def first_ai_cells(self, burst: Burst, names: list[str]) -> None:
-        print(f"  a new notebook in each of {len(names)} servers, then one %%ai cell in each, all at once")
+        """Every student opens a notebook and runs a first plain cell; then, as the
+        teacher says "now try %%ai", all send their first %%ai cell at the same moment."""
+        print(f"  a notebook in each of {len(names)} servers, then one %%ai cell in each, all at once")
 
-        async def kernel(name: str) -> tuple[str, str | None, float]:
+        async def open_notebook(name: str) -> tuple[str, str | None, float]:
             started = time.monotonic()
             try:
-                return name, await self.hub.start_kernel(name), time.monotonic() - started
+                kernel_id = await self.hub.start_kernel(name)
+                first = await self.hub.run_cell(name, kernel_id, "1 + 1")
+                if first.error:
+                    raise RuntimeError(first.error)
+                return name, kernel_id, time.monotonic() - started
             except Exception as error:
-                burst.cells.append(CellResult(name, 0, "", f"kernel did not start: {error}"))
+                burst.cells.append(CellResult(name, 0, "", f"the notebook's kernel did not answer: {error}"))
                 return name, None, 0
-        kernels = [k for k in await asyncio.gather(*(kernel(name) for name in names)) if k[1]]
+        kernels = [k for k in await asyncio.gather(*(open_notebook(name) for name in names)) if k[1]]
         burst.kernel_starts = [seconds for _, _, seconds in kernels]
         cell = f"%%ai {self.model}\n{PROMPT}"
         burst.cells += await asyncio.gather(*(self.hub.run_cell(name, kernel_id, cell)
@@ -242,7 +248,7 @@ class Rehearsal:
             if burst.cells:
                 done = [cell.seconds for cell in burst.cells if not cell.error]
                 after = list(burst.after_ai_mib.values())
-                print(f"  new notebook:   kernel start {spread(burst.kernel_starts)}")
+                print(f"  notebook open:  kernel ready {spread(burst.kernel_starts)}")
                 print(f"  first %%ai:     {spread(done)}  ({len(done)} of {len(burst.cells)} answered)")
                 if burst.gateway_seconds:
                     print(f"    of which the gateway and model: {spread(burst.gateway_seconds)}")
