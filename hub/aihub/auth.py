@@ -13,6 +13,8 @@ from traitlets import Unicode
 # Names of the class rehearsal's throwaway accounts (aihub.rehearse): nobody can sign
 # up or log in with one, so a rehearsal can never touch a real student's account.
 RESERVED_PREFIX = "rehearsal-"
+# ...and, while they exist, members of this group: what a later rehearsal cleans up.
+REHEARSAL_GROUP = "aihub-rehearsal"
 
 
 class BundleAuthenticator(NativeAuthenticator):

@@ -18,6 +18,7 @@ import sys
 import time
 
 from . import secrets
+from .auth import REHEARSAL_GROUP
 from .hubapi import HubClient
 
 
@@ -35,7 +36,7 @@ async def members(hub: HubClient, group: str) -> list[str]:
 
 async def list_classes(hub: HubClient) -> int:
     running = {user["name"] for user in await hub.users() if user.get("servers")}
-    groups = await hub.groups()
+    groups = [group for group in await hub.groups() if group["name"] != REHEARSAL_GROUP]
     if not groups:
         print("no classes yet: make a group on the admin page (Groups) and add its students")
     for group in sorted(groups, key=lambda group: group["name"]):

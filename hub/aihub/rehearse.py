@@ -36,7 +36,7 @@ import psycopg2
 from dockerspawner import DockerSpawner
 
 from . import secrets, settings as settings_module
-from .auth import RESERVED_PREFIX
+from .auth import REHEARSAL_GROUP, RESERVED_PREFIX
 from .database import database_url
 from .hubapi import CellResult, HubClient, HubError, SpawnResult
 from .labels import student_filter
@@ -193,6 +193,7 @@ class Rehearsal:
         await self.remove_leftovers()
         print(f"rehearsal {self.run_id}: {len(self.names)} throwaway students, model {self.model}")
         await self.hub.create_users(self.names)
+        await self.hub.api("POST", f"/groups/{REHEARSAL_GROUP}/users", {"users": self.names})
         metrics_before = await self.hub.metrics()
         logs_since = int(time.time())
 
@@ -293,10 +294,15 @@ class Rehearsal:
     # -- cleaning up ----------------------------------------------------------------
 
     async def remove_leftovers(self) -> None:
-        leftovers = [user["name"] for user in await self.hub.users() if user["name"].startswith(RESERVED_PREFIX)]
+        """Accounts of an earlier rehearsal that was killed outright: members of the
+        rehearsal's group (so never an account an admin made with such a name)."""
+        group = await self.hub.group(REHEARSAL_GROUP)
+        leftovers = [name for name in (group or {}).get("users", []) if name.startswith(RESERVED_PREFIX)]
         if leftovers:
             print(f"  removing {len(leftovers)} accounts left by an earlier rehearsal")
             await self.remove(leftovers)
+        if group is None:
+            await self.hub.api("POST", f"/groups/{REHEARSAL_GROUP}", {})
 
     async def remove(self, names: list[str]) -> None:
         async def remove_account(name: str) -> None:
@@ -348,6 +354,9 @@ class Rehearsal:
     async def clean_up(self) -> None:
         print(f"  removing the rehearsal's {len(self.names)} accounts, servers, volumes and ledger rows")
         await self.remove(self.names)
+        group = await self.hub.group(REHEARSAL_GROUP)
+        if group is not None and not group["users"]:
+            await self.hub.api("DELETE", f"/groups/{REHEARSAL_GROUP}")
 
 
 async def rehearse(args: argparse.Namespace) -> int:

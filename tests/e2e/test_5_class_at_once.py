@@ -15,8 +15,10 @@ REHEARSAL_STUDENTS = 10
 
 
 def rehearsal_leftovers(stack) -> dict[str, list[str]]:
-    """Whatever a rehearsal could leave behind: accounts, containers, volumes, ledger rows."""
+    """Whatever a rehearsal could leave behind: accounts and its group, containers,
+    volumes, ledger rows."""
     users = stack.psql("SELECT name FROM users WHERE name LIKE 'rehearsal-%'").split()
+    users += stack.psql("SELECT name FROM groups WHERE name = 'aihub-rehearsal'").split()
     rows = stack.psql("SELECT username FROM ai_usage WHERE username LIKE 'rehearsal-%'").split()
     containers = run(["docker", "ps", "-a", "--format", "{{.Names}}",
                       "--filter", f"name={stack.project}-rehearsal"]).stdout.split()
