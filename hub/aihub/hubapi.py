@@ -47,6 +47,20 @@ class CellResult:
     error: str | None = None
 
 
+class EventStream:
+    """The JSON events of a server-sent event stream (the hub's spawn progress), fed
+    chunk by chunk as they arrive; an event may arrive split over chunks."""
+
+    def __init__(self):
+        self.pending = bytearray()
+
+    def feed(self, chunk: bytes) -> list[dict]:
+        self.pending.extend(chunk)
+        *lines, rest = self.pending.split(b"\n")
+        self.pending[:] = rest
+        return [json.loads(line[5:]) for line in lines if line.startswith(b"data:")]
+
+
 class HubClient:
     def __init__(self, token: str, hub_api: str = HUB_API, proxy: str = PROXY):
         self.token = token
@@ -123,19 +137,14 @@ class HubClient:
         try:
             await self.api("POST", f"/users/{quote(name)}/server", options or {})
             outcome: dict = {}
-            pending = bytearray()  # an event may arrive split over chunks
+            stream = EventStream()
 
             def on_chunk(chunk: bytes) -> None:
-                pending.extend(chunk)
-                *lines, rest = pending.split(b"\n")
-                pending[:] = rest
-                for line in (raw.decode(errors="replace") for raw in lines):
-                    if line.startswith("data:"):
-                        event = json.loads(line[5:])
-                        if on_event:
-                            on_event(name, event)
-                        if event.get("ready") or event.get("failed"):
-                            outcome.update(event)
+                for event in stream.feed(chunk):
+                    if on_event:
+                        on_event(name, event)
+                    if event.get("ready") or event.get("failed"):
+                        outcome.update(event)
 
             url = f"{self.hub_api}/users/{quote(name)}/server/progress"
             # raise_error=False: a stream cut short (Ctrl-C) must not log a stray error.

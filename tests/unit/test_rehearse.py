@@ -84,3 +84,12 @@ def test_the_reaper_stops_and_removes_this_stacks_students_when_the_stack_stops(
     reaper.on_stack_stop(client, "class1")
     assert all(student.stopped and student.removed for student in students)
     assert student_filter("class1") in [{**f, "label": f["label"]} for f in client.filters]
+
+
+def test_progress_events_split_over_chunks_are_read_whole():
+    from aihub.hubapi import EventStream
+    stream = EventStream()
+    assert stream.feed(b'data: {"progress": 5, "mess') == []
+    assert stream.feed(b'age": "in line"}\n\ndata: {"ready": true}\n') == [
+        {"progress": 5, "message": "in line"}, {"ready": True}]
+    assert stream.feed(b": keep-alive\n\n") == []
