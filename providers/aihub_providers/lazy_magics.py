@@ -2,8 +2,8 @@
 
 Loading jupyter_ai_magics at kernel start imports LangChain and every provider: about
 0.6 s of CPU and 55 MiB in every kernel (1.1 s and 80 MiB while the providers used the
-openai SDK), whether or not it ever asks a model (30 students starting kernels at once share two cores). This IPython
-extension (`c.InteractiveShellApp.extensions = ["aihub_providers.lazy_magics"]`)
+openai SDK), whether or not it ever asks a model, and 30 students starting kernels at
+once share two cores. This IPython extension (`c.InteractiveShellApp.extensions = ["aihub_providers.lazy_magics"]`)
 registers stand-in `%ai` and `%%ai` magics instead. The first call loads the real
 extensions, jupyter_ai_magics and then aihub_providers, exactly as listing them in
 the config would have, and passes its arguments on to jupyter-ai's own magic, which

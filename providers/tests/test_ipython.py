@@ -7,17 +7,12 @@ and reports each cell's stdout, stderr, result and exception as JSON.
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 import textwrap
 
 import pytest
 
-from aihub_providers.vendors import VENDORS_LIST
-
 from .openai_server import answer_for
+from .shell import run_report
 
 GOOD_KEY = "k3y-deepseek-good-0a1b2c3d"
 WRONG_KEY = "wrong-key-9z8y7x6w"
@@ -50,22 +45,7 @@ SHELL = textwrap.dedent(
 
 
 def run_cells(extensions, cells, env, tmp_path):
-    clean = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in {n for v in VENDORS_LIST for n in (v.key_env, v.base_env)}
-    }
-    proc = subprocess.run(
-        [sys.executable, "-c", SHELL, json.dumps(extensions), json.dumps(cells)],
-        env=clean | {"IPYTHONDIR": str(tmp_path / "ipython"), "HOME": str(tmp_path)} | env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=tmp_path,
-    )
-    lines = [line for line in proc.stdout.splitlines() if line.startswith("REPORT ")]
-    assert lines, f"shell failed: {proc.stderr[-3000:]}"
-    return json.loads(lines[-1].removeprefix("REPORT "))
+    return run_report(SHELL, [extensions, cells], env, tmp_path)
 
 
 @pytest.mark.parametrize(

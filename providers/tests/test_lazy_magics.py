@@ -9,14 +9,10 @@ finds the error of an earlier cell.
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
-from aihub_providers.vendors import VENDORS_LIST
+from .shell import run_report
 
 IPYTHON_CONFIG = Path(__file__).resolve().parents[2] / "singleuser" / "ipython_config.py"
 EAGER = ["jupyter_ai_magics", "aihub_providers"]  # what the image loaded before
@@ -63,24 +59,7 @@ SHELL = textwrap.dedent(
 
 
 def run_shell(tmp_path, cells, env, extensions=None):
-    clean = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in {n for v in VENDORS_LIST for n in (v.key_env, v.base_env)}
-    }
-    args = [str(IPYTHON_CONFIG), extensions, cells, AI_LIBRARIES + NOT_NEEDED]
-    tmp_path.mkdir(exist_ok=True)
-    proc = subprocess.run(
-        [sys.executable, "-c", SHELL, *map(json.dumps, args)],
-        env=clean | {"IPYTHONDIR": str(tmp_path / "ipython"), "HOME": str(tmp_path)} | env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=tmp_path,
-    )
-    lines = [line for line in proc.stdout.splitlines() if line.startswith("REPORT ")]
-    assert lines, f"shell failed: {proc.stderr[-3000:]}"
-    return json.loads(lines[-1].removeprefix("REPORT "))
+    return run_report(SHELL, [str(IPYTHON_CONFIG), extensions, cells, AI_LIBRARIES + NOT_NEEDED], env, tmp_path)
 
 
 def image_env(server, **extra):
