@@ -81,14 +81,13 @@ def worst_lag_from_logs(logs: str) -> float | None:
 class Burst:
     label: str
     spawns: list[SpawnResult] = field(default_factory=list)
-    seconds: float = 0
     lab_opens: list[float] = field(default_factory=list)
     lab_failures: list[str] = field(default_factory=list)
     gateway_seconds: list[float] = field(default_factory=list)
     idle_mib: dict[str, float] = field(default_factory=dict)
     after_ai_mib: dict[str, float] = field(default_factory=dict)
     cells: list[CellResult] = field(default_factory=list)
-    kernel_starts: list[float] = field(default_factory=list)
+    notebook_opens: list[float] = field(default_factory=list)
     stop_seconds: float = 0
 
     @property
@@ -140,11 +139,9 @@ class Rehearsal:
                 burst.lab_opens.append(await self.hub.open_lab(name, ai))
             except Exception as error:
                 burst.lab_failures.append(f"{name}: {error}")
-        started = time.monotonic()
         burst.spawns = await self.hub.start_many(names, None if ai else {"ai": False},
                                                  what=f"starting {len(names)} servers ({label})",
                                                  when_ready=land_in_lab)
-        burst.seconds = time.monotonic() - started
         return burst
 
     async def measure_idle(self, burst: Burst, names: list[str]) -> None:
@@ -168,7 +165,7 @@ class Rehearsal:
                 burst.cells.append(CellResult(name, 0, "", f"the notebook's kernel did not answer: {error}"))
                 return name, None, 0
         kernels = [k for k in await asyncio.gather(*(open_notebook(name) for name in names)) if k[1]]
-        burst.kernel_starts = [seconds for _, _, seconds in kernels]
+        burst.notebook_opens = [seconds for _, _, seconds in kernels]
         cell = f"%%ai {self.model}\n{PROMPT}"
         burst.cells += await asyncio.gather(*(self.hub.run_cell(name, kernel_id, cell)
                                               for name, kernel_id, _ in kernels))
@@ -249,7 +246,7 @@ class Rehearsal:
             if burst.cells:
                 done = [cell.seconds for cell in burst.cells if not cell.error]
                 after = list(burst.after_ai_mib.values())
-                print(f"  notebook open:  kernel ready {spread(burst.kernel_starts)}")
+                print(f"  notebook open:  kernel ready {spread(burst.notebook_opens)}")
                 print(f"  first %%ai:     {spread(done)}  ({len(done)} of {len(burst.cells)} answered)")
                 if burst.gateway_seconds:
                     print(f"    of which the gateway and model: {spread(burst.gateway_seconds)}")
