@@ -9,7 +9,7 @@ package, with its tests; this file only wires it in.
 import nativeauthenticator
 
 from aihub import secrets, settings as settings_module
-from aihub.auth import BundleAuthenticator
+from aihub.auth import BundleAuthenticator, landing_page
 from aihub.database import database_url
 from aihub.labels import student_container_labels
 from aihub.services import hub_roles, hub_services, server_token_scopes
@@ -50,6 +50,8 @@ c.BundleAuthenticator.initial_admin_password = secret["ADMIN_PASSWORD"]
 c.Authenticator.allow_all = True
 # Users an admin adds in the admin panel are approved when they sign up.
 c.Authenticator.allow_existing_users = True
+# Admins land on the hub's home page; students go straight to their server.
+c.JupyterHub.default_url = landing_page
 
 # --- Student servers ---------------------------------------------------------------
 

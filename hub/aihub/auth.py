@@ -37,3 +37,11 @@ class BundleAuthenticator(NativeAuthenticator):
             self.db.commit()
             self.log.info("Created admin account %s with the initial password", user.name)
         return super().add_user(user)
+
+
+def landing_page(handler) -> str:
+    """Where people land after logging in (JupyterHub.default_url): an admin on the
+    hub's home page, so their own server starts only when they ask for it; a student
+    at their server ("" is JupyterHub's default), which starts it."""
+    user = handler.current_user
+    return "/hub/home" if user is not None and user.admin else ""

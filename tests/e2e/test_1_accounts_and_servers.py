@@ -38,6 +38,20 @@ def test_admin_name_cannot_be_claimed_by_sign_up(stack, admin):
     assert not intruder.is_logged_in()
 
 
+def test_an_admin_lands_on_the_hub_without_starting_a_server(stack, admin):
+    response = admin.log_in(*stack.admin_login())
+    assert response.url.endswith("/hub/home"), response.url
+    assert not admin.server_running(), "logging in started the admin's own server"
+
+
+def test_students_are_not_asked_about_jupyter_news(stack, server):
+    setting = server.api("GET", server.server_path + "/lab/api/settings/@jupyterlab/apputils-extension:notification")
+    assert setting.status_code == 200, setting.text
+    # The image's overrides.json is JupyterLab's default for everyone ("false": never ask, never fetch).
+    defaults = {name: value["default"] for name, value in setting.json()["schema"]["properties"].items()}
+    assert defaults["fetchNews"] == "false" and defaults["checkForUpdates"] is False
+
+
 def test_student_spawns_and_runs_a_cell(stack, student, figures):
     figures["first spawn of a student server (API start to ready)"] = f"{student.start_server():.1f} s"
     student.open_lab()

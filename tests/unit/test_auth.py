@@ -86,3 +86,10 @@ def test_nobody_can_sign_up_with_a_rehearsal_name(db, make_authenticator):
     assert UserInfo.find(db, "rehearsal-abc-01") is None
     assert log_in(authenticator, "rehearsal-abc-01", "a-long-password-1") is None
     assert authenticator.create_user("rehearsals-fan", "a-long-password-1") is not None
+
+
+def test_admins_land_on_the_hub_and_students_at_their_server():
+    from aihub.auth import landing_page
+    assert landing_page(SimpleNamespace(current_user=SimpleNamespace(admin=True))) == "/hub/home"
+    assert landing_page(SimpleNamespace(current_user=SimpleNamespace(admin=False))) == ""
+    assert landing_page(SimpleNamespace(current_user=None)) == ""

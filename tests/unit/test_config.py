@@ -14,7 +14,7 @@ from sqlalchemy.engine import make_url
 from traitlets.config.loader import PyFileConfigLoader
 
 from aihub import secrets, settings
-from aihub.auth import BundleAuthenticator
+from aihub.auth import BundleAuthenticator, landing_page
 from aihub.spawner import ClassroomSpawner
 
 CONFIG_FILE = Path(__file__).resolve().parents[2] / "jupyterhub_config.py"
@@ -116,6 +116,7 @@ def test_students_servers_outlive_a_hub_restart_and_start_in_turns(hub):
     config, _ = hub
     app = JupyterHub(config=config)
     assert app.cleanup_servers is False
+    assert app.default_url is landing_page
     assert app.spawner_class is ClassroomSpawner
     spawner = ClassroomSpawner(config=config, user=SimpleNamespace(name="alice"))
     assert spawner.start_concurrency == 4

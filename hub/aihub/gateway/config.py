@@ -7,7 +7,7 @@ secrets volume; nothing here reads os.environ. The hub's own variables for servi
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Mapping, Optional
 
@@ -56,7 +56,6 @@ class GatewayConfig:
     api_token: str  # GATEWAY_API_TOKEN: the service's token with the hub
     ai_enabled: bool = True
     hub_api_url: Optional[str] = None  # None: HubAuth's default, $JUPYTERHUB_API_URL
-    extra_secrets: tuple[str, ...] = field(default=(), repr=False)
 
     def __repr__(self) -> str:  # never print keys, tokens or the database password
         return f"GatewayConfig(upstreams={list(self.upstreams)})"
@@ -65,7 +64,7 @@ class GatewayConfig:
     def secrets(self) -> tuple[str, ...]:
         """Every secret value an error message must never contain."""
         values = [u.key for u in self.upstreams.values()]
-        values += [self.api_token, self.database.get("password", ""), *self.extra_secrets]
+        values += [self.api_token, self.database.get("password", "")]
         return tuple(v for v in values if v)
 
 
