@@ -85,11 +85,17 @@ class Browser:
         started = time.monotonic()
         response = self.api("POST", f"/hub/api/users/{self.username}/server")
         assert response.status_code in (201, 202), (response.status_code, response.text)
-        while time.monotonic() - started < timeout:
+        self.wait_until_ready(timeout)
+        return time.monotonic() - started
+
+    def wait_until_ready(self, timeout: float = 180) -> None:
+        """Wait for my server to be ready (a start in progress, e.g. the one logging in began)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
             model = self.api("GET", f"/hub/api/users/{self.username}").json()
             server = model.get("servers", {}).get("")
             if server and server.get("ready"):
-                return time.monotonic() - started
+                return
             time.sleep(0.25)
         raise AssertionError(f"server of {self.username} not ready after {timeout}s")
 

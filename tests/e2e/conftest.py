@@ -76,5 +76,6 @@ def server(student):
     """The student with JupyterLab open on a running server (earlier tests may stop it)."""
     if not student.server_running():
         student.start_server()
+    student.wait_until_ready()  # logging in starts a student's server: it may still be starting
     student.open_lab()
     return student
