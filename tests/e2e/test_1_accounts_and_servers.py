@@ -44,14 +44,6 @@ def test_an_admin_lands_on_the_hub_without_starting_a_server(stack, admin):
     assert not admin.server_running(), "logging in started the admin's own server"
 
 
-def test_students_are_not_asked_about_jupyter_news(stack, server):
-    setting = server.api("GET", server.server_path + "/lab/api/settings/@jupyterlab/apputils-extension:notification")
-    assert setting.status_code == 200, setting.text
-    # The image's overrides.json is JupyterLab's default for everyone ("false": never ask, never fetch).
-    defaults = {name: value["default"] for name, value in setting.json()["schema"]["properties"].items()}
-    assert defaults["fetchNews"] == "false" and defaults["checkForUpdates"] is False
-
-
 def test_student_spawns_and_runs_a_cell(stack, student, figures):
     figures["first spawn of a student server (API start to ready)"] = f"{student.start_server():.1f} s"
     student.open_lab()
@@ -106,3 +98,11 @@ def test_metrics_and_services_for_admins_only(stack, admin, student):
     assert Browser(stack.url).page("/hub/metrics").status_code in (401, 403)
     services = admin.api("GET", "/hub/api/services").json()
     assert "idle-culler" in services
+
+
+def test_students_are_not_asked_about_jupyter_news(stack, server):
+    setting = server.api("GET", server.server_path + "/lab/api/settings/@jupyterlab/apputils-extension:notification")
+    assert setting.status_code == 200, setting.text
+    # The image's overrides.json is JupyterLab's default for everyone ("false": never ask, never fetch).
+    defaults = {name: value["default"] for name, value in setting.json()["schema"]["properties"].items()}
+    assert defaults["fetchNews"] == "false" and defaults["checkForUpdates"] is False
