@@ -12,7 +12,7 @@ from aihub import secrets, settings as settings_module
 from aihub.auth import BundleAuthenticator, landing_page
 from aihub.database import database_url
 from aihub.labels import student_container_labels
-from aihub.services import hub_roles, hub_services, server_token_scopes
+from aihub.services import HUB_API_PORT, PROXY_PORT, hub_roles, hub_services, server_token_scopes
 from aihub.spawner import ClassroomSpawner
 from aihub.user_env import WITHOUT_AI, user_environment
 
@@ -22,11 +22,11 @@ c = get_config()  # noqa: F821 (provided by JupyterHub)
 
 # --- The hub and its proxy ----------------------------------------------------------
 
-# People reach everything through the proxy on port 8000 (published as HUB_PORT).
-c.JupyterHub.bind_url = "http://:8000"
+# People reach everything through the proxy (published as HUB_PORT).
+c.JupyterHub.bind_url = f"http://:{PROXY_PORT}"
 # Student servers call the hub's API by its service name on the users network.
-c.JupyterHub.hub_bind_url = "http://0.0.0.0:8081"
-c.JupyterHub.hub_connect_url = "http://hub:8081"
+c.JupyterHub.hub_bind_url = f"http://0.0.0.0:{HUB_API_PORT}"
+c.JupyterHub.hub_connect_url = f"http://hub:{HUB_API_PORT}"
 c.JupyterHub.cookie_secret = bytes.fromhex(secret["HUB_COOKIE_SECRET"])
 c.ConfigurableHTTPProxy.auth_token = secret["PROXY_AUTH_TOKEN"]
 # Accounts, servers and tokens live in PostgreSQL, where admins can query them; a

@@ -19,9 +19,10 @@ from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 from tornado.websocket import websocket_connect
 
 from .progress import Progress
+from .services import HUB_API_PORT, PROXY_PORT
 
-HUB_API = "http://127.0.0.1:8081/hub/api"
-PROXY = "http://127.0.0.1:8000"
+HUB_API = f"http://127.0.0.1:{HUB_API_PORT}/hub/api"
+PROXY = f"http://127.0.0.1:{PROXY_PORT}"
 
 
 class HubError(Exception):

@@ -37,7 +37,7 @@ from dockerspawner import DockerSpawner
 
 from . import secrets, settings as settings_module
 from .auth import REHEARSAL_GROUP, RESERVED_PREFIX
-from .database import database_url
+from .database import postgres_connection
 from .hubapi import CellResult, HubClient, HubError, SpawnResult
 from .labels import student_filter
 
@@ -327,8 +327,7 @@ class Rehearsal:
 
     def ledger(self, sql: str, names: list[str]) -> list[tuple]:
         """Rows of the gateway's usage ledger for `names` (none without the gateway)."""
-        url = database_url(self.settings, self.secret["POSTGRES_PASSWORD"]).replace("+psycopg2", "")
-        connection = psycopg2.connect(url)
+        connection = psycopg2.connect(**postgres_connection(self.settings, self.secret["POSTGRES_PASSWORD"]))
         try:
             with connection, connection.cursor() as cursor:
                 cursor.execute("SELECT to_regclass('ai_usage') IS NOT NULL")

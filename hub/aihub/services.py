@@ -3,6 +3,11 @@
 import sys
 from types import SimpleNamespace
 
+# Where the hub listens in its container: the proxy for people (published as HUB_PORT),
+# and the hub's own API (for students' servers, the gateway and the class tools).
+PROXY_PORT = 8000
+HUB_API_PORT = 8081
+
 IDLE_CULLER = "idle-culler"
 # The AI gateway holds the vendor keys; students' servers reach it on the users network.
 GATEWAY = "ai-gateway"
