@@ -8,6 +8,8 @@
     GET  /v1/models[/<id>]                 every routable model as provider:model
     GET  /health                           200 while the database answers
 
+Ollama's own API (/ollama/api/...) is ollama_api.py's, on the same Proxy path.
+
 Order of checks for a POST, cheapest first, so a refused request costs nothing:
 who is calling (prepare, before the body is read), the body's size (counted while it
 arrives, never held beyond AI_MAX_REQUEST_SIZE), its JSON, the provider, then the
@@ -42,7 +44,8 @@ log = logging.getLogger("aihub.gateway")
 # Bodies over the limit are still read (and dropped) up to this much more, so the client
 # gets its 413 instead of a reset connection; beyond it the connection is closed.
 DRAIN_LIMIT = 16 * 1024 * 1024
-ENDPOINTS = "POST /v1/chat/completions, POST /v1/embeddings, GET /v1/models (also under /<provider>/)"
+ENDPOINTS = ("POST /v1/chat/completions, POST /v1/embeddings, GET /v1/models (also under /<provider>/), "
+             "and Ollama's API under /ollama/api/")
 
 
 DATABASE_ERRORS = (OSError, asyncio.TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError)
