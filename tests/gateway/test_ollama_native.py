@@ -189,13 +189,15 @@ def test_an_unknown_model_is_ollamas_404_and_costs_nothing(client, student, data
     assert (row["status"], row["http_status"], row["total_tokens"]) == ("error", 404, 0)
 
 
-@pytest.mark.parametrize("body", [
-    {"messages": QUESTION}, {"model": 5}, {"model": MODEL, "stream": "yes"}, {"model": MODEL, "messages": "hi"},
-    {"model": MODEL, "messages": ["hi"]},
+@pytest.mark.parametrize("path, body", [
+    ("chat", {"messages": QUESTION}), ("chat", {"model": 5}), ("chat", {"model": MODEL, "stream": "yes"}),
+    ("chat", {"model": MODEL, "messages": "hi"}), ("chat", {"model": MODEL, "messages": ["hi"]}),
+    ("chat", {"model": MODEL, "messages": 0}), ("generate", {"model": MODEL, "prompt": 5}),
+    ("embed", {"model": MODEL, "input": 0}), ("embeddings", {"model": MODEL, "prompt": ["a"]}),
 ])
-def test_malformed_bodies_are_400_in_ollamas_shape_without_a_row(gateway, student, database, body):
+def test_malformed_bodies_are_400_in_ollamas_shape_without_a_row(gateway, student, database, path, body):
     alice = student()
-    response = httpx.post(f"{gateway.url}/ollama/api/chat", headers=alice.headers, json=body)
+    response = httpx.post(f"{gateway.url}/ollama/api/{path}", headers=alice.headers, json=body)
     assert response.status_code == 400 and isinstance(response.json()["error"], str)
     assert database.rows(alice.name) == []
 

@@ -80,7 +80,8 @@ def prepare(raw: bytes, endpoint: str, upstream: Upstream) -> ProxyRequest:
         if not isinstance(stream, bool):
             raise bad_request("'stream' must be true or false", "invalid_stream")
     if endpoint == CHAT:
-        messages = body.get("messages") or []
+        messages = body.get("messages")
+        messages = [] if messages is None else messages  # none: Ollama loads the model
         if not isinstance(messages, list) or not all(isinstance(m, dict) for m in messages):
             raise bad_request("'messages' must be a list of messages like {\"role\": \"user\", \"content\": \"...\"}",
                               "invalid_messages")
@@ -88,13 +89,15 @@ def prepare(raw: bytes, endpoint: str, upstream: Upstream) -> ProxyRequest:
     elif endpoint == GENERATE:
         estimate = math.ceil(text_tokens(_text(body, "prompt")) + text_tokens(_text(body, "system")))
     elif endpoint == EMBED:
-        value = body.get("input") or []
+        value = body.get("input")
+        value = [] if value is None else value
         if not isinstance(value, (str, list)):
             raise bad_request("'input' must be a string or a list of strings", "invalid_input")
         estimate = embedding_input_tokens(value)
     else:
         estimate = math.ceil(text_tokens(_text(body, "prompt")))
-    return ProxyRequest(endpoint, upstream, model, stream, False, raw, estimate)
+    return ProxyRequest(endpoint=endpoint, upstream=upstream, model=model, stream=stream,
+                        client_wants_usage=False, body=raw, prompt_estimate=estimate)
 
 
 def saw_native(meter: Meter, answer: Any) -> None:
