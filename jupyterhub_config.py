@@ -12,7 +12,8 @@ from aihub import secrets, settings as settings_module
 from aihub.auth import BundleAuthenticator, landing_page
 from aihub.database import database_url
 from aihub.labels import student_container_labels
-from aihub.services import HUB_API_PORT, PROXY_PORT, hub_roles, hub_services, server_token_scopes
+from aihub.services import (HUB_API_PORT, PROXY_PORT, hub_roles, hub_services, server_token_scopes,
+                            student_networks)
 from aihub.spawner import ClassroomSpawner
 from aihub.user_env import WITHOUT_AI, user_environment
 
@@ -67,6 +68,8 @@ c.DockerSpawner.pull_policy = "never"
 c.DockerSpawner.prefix = settings.compose_project_name
 c.DockerSpawner.network_name = f"{settings.compose_project_name}-users"
 c.DockerSpawner.use_internal_ip = True
+# Ollama's network too, only where no gateway stands between students and Ollama.
+c.ClassroomSpawner.extra_networks = student_networks(settings)
 # Labelled as this stack's student servers: the reaper and the class tools find them so.
 c.DockerSpawner.extra_create_kwargs = {"labels": student_container_labels(settings.compose_project_name)}
 # Containers are disposable; the student's home folder is a named volume that stays.

@@ -26,6 +26,18 @@ def gateway_enabled(settings: SimpleNamespace) -> bool:
     return settings.ai_enabled and settings.ai_key_mode == "gateway"
 
 
+def student_networks(settings: SimpleNamespace) -> list[str]:
+    """Docker networks a student's container joins besides the users network.
+
+    Ollama has no authentication, so it sits on its own network (docker-compose.yml's
+    `models`) with the gateway, which meters and limits every call. Only in
+    AI_KEY_MODE=direct, with no gateway in between, do students' containers join it.
+    """
+    if settings.ai_enabled and settings.ai_key_mode == "direct":
+        return [f"{settings.compose_project_name}-models"]
+    return []
+
+
 def hub_services(settings: SimpleNamespace, secret: dict[str, str]) -> list[dict]:
     services = []
     if settings.cull_idle_timeout:

@@ -25,7 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dockerspawner import DockerSpawner
 from jupyterhub.utils import maybe_future, wait_for_http_server
 from tornado.web import HTTPError
-from traitlets import Dict, Integer, default
+from traitlets import Dict, Integer, List, Unicode, default
 
 class StartQueue:
     """First come, first served: at most `slots` holders at once, the rest wait in line."""
@@ -80,6 +80,10 @@ class ClassroomSpawner(DockerSpawner):
     environment_without_ai = Dict(
         config=True,
         help="The environment of a server started with the user option {'ai': false}.")
+    extra_networks = List(
+        Unicode(), config=True,
+        help="Docker networks each container joins besides network_name (not a server "
+             "started with {'ai': false}).")
 
     _queue: StartQueue | None = None
     _executor_pool: ThreadPoolExecutor | None = None
@@ -128,6 +132,14 @@ class ClassroomSpawner(DockerSpawner):
                 f"{starting} server{'s' if starting != 1 else ''} starting now")}
             await asyncio.sleep(1)
         yield {"progress": 30, "message": "Starting your server..."}
+
+    async def create_object(self):
+        # Docker creates a container on one network; the others are joined before it starts.
+        created = await super().create_object()
+        if self.user_options.get("ai") is not False:
+            for network in self.extra_networks:
+                await self.docker("connect_container_to_network", created["Id"], network)
+        return created
 
     @default("apply_user_options")
     def _accept_ai_option(self):

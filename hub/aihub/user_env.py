@@ -12,7 +12,7 @@ which JupyterHub makes for each server start and revokes when the server stops.
 from types import SimpleNamespace
 from urllib.parse import urlsplit
 
-from aihub_providers.vendors import VENDORS_LIST, Vendor
+from aihub_providers.vendors import VENDORS, VENDORS_LIST, Vendor
 
 from .services import GATEWAY_URL, gateway_enabled
 from .settings import vendor_environment
@@ -41,8 +41,10 @@ def user_environment(settings: SimpleNamespace) -> dict:
             env[vendor.base_env] = configured[vendor.base_env]
             if vendor.key(configured):
                 env[vendor.key_env] = vendor.key(configured)
-    # The official ollama Python client's variable, for students who `import ollama`.
-    env["OLLAMA_HOST"] = settings.ollama_base_url
+    # The official ollama Python client's variable, for students who `import ollama`: the
+    # provider's Ollama address. With the gateway that is the gateway's /ollama, which
+    # serves Ollama's own API too, and OLLAMA_API_KEY (the server token) authenticates.
+    env["OLLAMA_HOST"] = env[VENDORS["ollama"].base_env]
     env.update(proxy_environment(settings))
     return env
 

@@ -136,3 +136,14 @@ def test_missing_secrets_stop_the_hub_with_status_2(secrets_dir):
     with pytest.raises(SystemExit) as caught:
         load_config()
     assert caught.value.code == 2
+
+
+@pytest.mark.parametrize("env, networks", [
+    ({}, []), ({"AI_KEY_MODE": "direct"}, ["class1-models"]),
+    ({"AI_KEY_MODE": "direct", "AI_ENABLED": "false"}, []),
+])
+def test_students_join_ollamas_network_only_without_the_gateway(start_hub, env, networks):
+    """Ollama has no authentication: students reach it through the gateway, which meters."""
+    config, _ = start_hub({**CLASS_ENV, **env})
+    spawner = ClassroomSpawner(config=config, user=SimpleNamespace(name="alice"))
+    assert spawner.network_name == "class1-users" and spawner.extra_networks == networks

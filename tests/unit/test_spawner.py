@@ -5,6 +5,7 @@ import asyncio
 from types import SimpleNamespace
 
 import pytest
+from dockerspawner import DockerSpawner
 from tornado.web import HTTPError
 from traitlets.config import Config
 
@@ -131,3 +132,20 @@ def test_student_containers_are_labelled_as_the_stacks_and_not_as_composes():
     # Blank compose labels: `docker compose up` never counts them as `singleuser` replicas.
     assert labels["com.docker.compose.project"] == "" and labels["com.docker.compose.service"] == ""
     assert student_filter("class1") == {"label": [f"{PROJECT_LABEL}=class1", f"{ROLE_LABEL}={STUDENT_SERVER}"]}
+
+
+@pytest.mark.parametrize("options, joined", [({}, ["class1-models"]), ({"ai": False}, [])])
+def test_a_container_joins_its_extra_networks_before_it_starts(monkeypatch, options, joined):
+    calls = []
+
+    async def create_object(self):
+        return {"Id": "container-1"}
+
+    async def docker(self, method, *args):
+        calls.append((method, *args))
+
+    monkeypatch.setattr(DockerSpawner, "create_object", create_object)
+    monkeypatch.setattr(ClassroomSpawner, "docker", docker)
+    spawner = make_spawner(options, extra_networks=["class1-models"])
+    assert run(spawner.create_object()) == {"Id": "container-1"}
+    assert calls == [("connect_container_to_network", "container-1", network) for network in joined]

@@ -71,8 +71,9 @@ def test_gateway_mode_gives_routes_and_the_server_token_never_a_key():
                                           "OPENAI_COMPATIBLE_BASE_URL": "http://vllm.lan:8000/v1"}))
     assert env["DEEPSEEK_BASE_URL"] == "http://gateway:8090/deepseek/v1"
     assert env["OPENAI_COMPATIBLE_BASE_URL"] == "http://gateway:8090/openai-compatible/v1"
-    # Ollama's provider appends /v1 itself.
-    assert env["OLLAMA_BASE_URL"] == "http://gateway:8090/ollama"
+    # Ollama's provider appends /v1 itself; the ollama client calls <OLLAMA_HOST>/api/...,
+    # which the gateway serves too, and sends OLLAMA_API_KEY (the server token) itself.
+    assert env["OLLAMA_BASE_URL"] == env["OLLAMA_HOST"] == "http://gateway:8090/ollama"
     assert env["DEEPSEEK_API_KEY"] is server_token and env["OLLAMA_API_KEY"] is server_token
     assert server_token(FakeSpawner()) == "server-token-of-alice"
     rendered = [value(FakeSpawner()) if callable(value) else value for value in env.values()]

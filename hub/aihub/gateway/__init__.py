@@ -1,7 +1,7 @@
 """The AI gateway: vendor keys stay here, students reach the models through it.
 
 A JupyterHub service (`ai-gateway`, http://gateway:8090) that speaks the
-OpenAI-compatible API. A student's container gets only the gateway's address and its
+OpenAI-compatible API, and Ollama's own under /ollama. A student's container gets only the gateway's address and its
 own JupyterHub server token; the gateway checks that token with the hub, meters every
 request in PostgreSQL (table `ai_usage`), applies daily token budgets and a cap on
 concurrent requests, and forwards the call to the vendor with the admin's key.
@@ -23,6 +23,7 @@ One concern per module:
     ledger      a row per request: written at the start, completed at the end
     quotas      daily budgets and per-user concurrency, decided before forwarding
     api         the OpenAI-compatible HTTP handlers
+    ollama_api  Ollama's own API (/ollama/api/chat, ...) on api's path, NDJSON streams
     admin       the admins' page, CSV export and budget form (HubOAuth)
     reports     the admin page's queries
     app         routes (direct and under /services/ai-gateway/), start and stop

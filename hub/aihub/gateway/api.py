@@ -8,6 +8,8 @@
     GET  /v1/models[/<id>]                 every routable model as provider:model
     GET  /health                           200 while the database answers
 
+Ollama's own API (/ollama/api/...) is ollama_api.py's, on the same Proxy path.
+
 Order of checks for a POST, cheapest first, so a refused request costs nothing:
 who is calling (prepare, before the body is read), the body's size (counted while it
 arrives, never held beyond AI_MAX_REQUEST_SIZE), its JSON, the provider, then the
@@ -42,7 +44,8 @@ log = logging.getLogger("aihub.gateway")
 # Bodies over the limit are still read (and dropped) up to this much more, so the client
 # gets its 413 instead of a reset connection; beyond it the connection is closed.
 DRAIN_LIMIT = 16 * 1024 * 1024
-ENDPOINTS = "POST /v1/chat/completions, POST /v1/embeddings, GET /v1/models (also under /<provider>/)"
+ENDPOINTS = ("POST /v1/chat/completions, POST /v1/embeddings, GET /v1/models (also under /<provider>/), "
+             "and Ollama's API under /ollama/api/")
 
 
 DATABASE_ERRORS = (OSError, asyncio.TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError)
@@ -79,7 +82,11 @@ class JSONHandler(RequestHandler):
             self.set_header(GATEWAY_HEADER, "1")
         for name, value in error.headers.items():
             self.set_header(name, value)
-        self.finish(error.body())
+        self.finish(self.error_body(error))
+
+    def error_body(self, error: GatewayError) -> bytes:
+        """An error in the API's own shape: OpenAI's here (ollama_api: Ollama's)."""
+        return error.body()
 
     def write_error(self, status_code: int, **kwargs) -> None:
         # tornado's own refusals (405, malformed HTTP) and, never by design, a bug.
@@ -178,7 +185,6 @@ class Proxy(Authenticated):
 
     async def post(self, provider: Optional[str] = None) -> None:
         gateway = self.gateway
-        endpoint = self.endpoint
         config = gateway.config
         if self.client_gone:
             return
@@ -187,7 +193,7 @@ class Proxy(Authenticated):
         if self.too_large:
             return self.send_error_json(too_large(config.max_request_size))
         try:
-            request = payloads.prepare(bytes(self.body), endpoint, provider, config.upstreams, config.unconfigured)
+            request = self.parse(provider)
         except GatewayError as error:
             return self.send_error_json(error)
         self.body = bytearray()
@@ -202,8 +208,8 @@ class Proxy(Authenticated):
             log.error("ledger unavailable: %s", type(error).__name__)
             return self.send_error_json(LEDGER_DOWN)
 
-        exchange = Exchange(request, meter, self, started=self.arrived, secrets=config.secrets,
-                            timeout=config.request_timeout)
+        exchange = self.exchange_class(request, meter, self, started=self.arrived, secrets=config.secrets,
+                                       timeout=config.request_timeout)
         outcome: Optional[Outcome] = None
         try:
             self.forwarding = asyncio.ensure_future(exchange.run(gateway.http))
@@ -228,6 +234,15 @@ class Proxy(Authenticated):
             log.info("%s %s:%s %s %s tokens=%d%s %d ms", self.username, request.upstream.id, request.model,
                      outcome.status, outcome.http_status, outcome.total_tokens,
                      " (estimated)" if outcome.estimated else "", outcome.latency_ms or 0)
+
+    # What a subclass for another API (ollama_api.NativeOllama) changes: how a body is
+    # read and routed, and how the answer is passed on.
+    exchange_class = Exchange
+
+    def parse(self, provider: Optional[str]) -> payloads.ProxyRequest:
+        """The client's body, checked and routed; GatewayError for a client's mistake."""
+        config = self.gateway.config
+        return payloads.prepare(bytes(self.body), self.endpoint, provider, config.upstreams, config.unconfigured)
 
     def on_connection_close(self) -> None:
         # The client hung up: stop waiting on the vendor now, not at its next token.

@@ -4,6 +4,8 @@ Every route is served twice: at the root, for students' containers calling
 http://gateway:8090/... directly, and under /services/ai-gateway/, the path the hub's
 proxy forwards unchanged (browsers reach the admin page there). The admin page and its
 OAuth callback exist only under the prefix, where the hub's login cookie lives.
+Besides the OpenAI-compatible API (api.py), /ollama/api/... serves Ollama's own
+(ollama_api.py).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from tornado.httpserver import HTTPServer
 from tornado.netutil import bind_sockets
 from tornado.web import Application, RedirectHandler
 
-from . import admin, api, db
+from . import admin, api, db, ollama_api
 from .auth import make_hub_auth
 from .config import PORT, SERVICE_PREFIX, GatewayConfig
 from .ledger import Ledger
@@ -68,6 +70,7 @@ class Gateway:
             (rf"{PROVIDER}/v1/models/{MODEL_ID}", api.Models, {}),
             (rf"{PROVIDER}/v1/chat/completions", api.Proxy, {"endpoint": CHAT}),
             (rf"{PROVIDER}/v1/embeddings", api.Proxy, {"endpoint": EMBEDDINGS}),
+            *ollama_api.routes(),
         ]
         routes = [
             (SERVICE_PREFIX.rstrip("/"), RedirectHandler, {"url": SERVICE_PREFIX}),

@@ -130,16 +130,32 @@ class Exchange:
             answer = json.loads(data)
         except ValueError:
             answer = None
-        if self.request.endpoint == CHAT:
-            self.meter.saw_chat_answer(answer)
-        elif isinstance(answer, dict):
-            self.meter.saw_usage(answer.get("usage"))
+        self.meter_answer(answer)
         self.answering = True
         self.client.start(status, {"Content-Type": vendor_headers.get("content-type", "application/json")})
         self.client.end(data)
         return self.outcome("ok", status, "used")
 
+    def meter_answer(self, answer: object) -> None:
+        """A whole answer's usage (or text to estimate), as the vendor's API reports it."""
+        if self.request.endpoint == CHAT:
+            self.meter.saw_chat_answer(answer)
+        elif isinstance(answer, dict):
+            self.meter.saw_usage(answer.get("usage"))
+
     # -- a stream of events --
+
+    # What a streamed answer is sent as, how it is read, and how a break is told: the
+    # OpenAI API's server-sent events (ollama_api.NativeExchange: Ollama's NDJSON).
+    STREAM_TYPE = "text/event-stream"
+    STREAM_HEADERS = SSE_HEADERS
+
+    def stream_reader(self) -> EventStream:
+        return EventStream(self.meter, strip_usage_chunk=not self.request.client_wants_usage,
+                           clean=lambda text: clean(text, self.secrets))
+
+    def error_event(self, error: dict) -> bytes:
+        return b"data: " + json.dumps({"error": error}).encode() + b"\n\n"
 
     async def _stream(self, http: httpx.AsyncClient, *, retry: bool) -> Outcome:
         request = self.request
@@ -153,7 +169,7 @@ class Exchange:
                         without_stream_options(request)  # an old server: meter by estimate
                     else:
                         return self._answer(response.status_code, response.headers, body)
-                elif "text/event-stream" not in response.headers.get("content-type", ""):
+                elif self.STREAM_TYPE not in response.headers.get("content-type", ""):
                     # A vendor that answered a stream request in one piece.
                     return self._answer(response.status_code, response.headers, await response.aread())
                 else:
@@ -163,10 +179,9 @@ class Exchange:
         return await self._stream(http, retry=False)
 
     async def _pass_events(self, response: httpx.Response) -> Outcome:
-        events = EventStream(self.meter, strip_usage_chunk=not self.request.client_wants_usage,
-                             clean=lambda text: clean(text, self.secrets))
+        events = self.stream_reader()
         self.answering = True
-        self.client.start(200, SSE_HEADERS)
+        self.client.start(200, self.STREAM_HEADERS)
         try:
             async for piece in response.aiter_bytes():
                 out = events.feed(piece)
@@ -185,9 +200,9 @@ class Exchange:
             else:
                 reason = clean(str(error) or type(error).__name__, self.secrets, 120)
                 message = f"{self.upstream.name} broke off the answer ({reason}); try again"
-            event = {"error": {"message": message, "type": "upstream_error",
-                               "code": "upstream_timeout" if timed_out else "upstream_error"}}
-            await self.client.send(b"data: " + json.dumps(event).encode() + b"\n\n")
+            await self.client.send(self.error_event({
+                "message": message, "type": "upstream_error",
+                "code": "upstream_timeout" if timed_out else "upstream_error"}))
             self.client.end()
             return self.outcome("timeout" if timed_out else "error", 200, "used", message)
         self.client.end()
