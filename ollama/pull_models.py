@@ -5,12 +5,16 @@
 
 Prints progress to the log, skips models the server already has (so a restart needs no
 network), and exits 1 with one line naming the model and the reason when a pull fails,
-e.g. a misspelt model name. Standard library only: it runs in any Python image.
+e.g. a misspelt model name. Once every model is present it stays up, idle, until the
+stack stops, with the file PULLED_MARKER as its healthcheck: `docker compose up --wait`
+reports a job that has exited, even with status 0, as a failure. Standard library only:
+it runs in any Python image.
 """
 
 import json
 import os
 import re
+import signal
 import sys
 import time
 import urllib.error
@@ -20,6 +24,7 @@ DEFAULT_MODELS = "qwen2.5:0.5b"
 DEFAULT_BASE_URL = "http://ollama:11434"
 WAIT_SECONDS = 60  # for the server to answer at all
 READ_TIMEOUT = 600  # Ollama can be silent for minutes while it verifies a large model
+PULLED_MARKER = "/tmp/models-pulled"  # docker-compose.yml's healthcheck of ollama-pull tests it
 
 
 class PullError(Exception):
@@ -143,10 +148,23 @@ def main() -> int:
         try:
             pull(base_url, model)
         except PullError as error:  # go on with the others; the exit status tells
-            print(f"ollama-pull: error: cannot pull {model}: {error}", file=sys.stderr, flush=True)
+            print(f"ollama-pull: error: cannot pull {model}: {error}; check OLLAMA_PULL_MODELS in .env",
+                  file=sys.stderr, flush=True)
             failed.append(model)
     return 1 if failed else 0
 
 
+def idle_until_stopped(marker: str = PULLED_MARKER) -> None:
+    """Mark the pull done (healthy) and wait for the stack to stop this container."""
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT})
+    with open(marker, "w"):
+        pass
+    log("every model is present; idle until the stack stops")
+    signal.sigwait({signal.SIGTERM, signal.SIGINT})
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    status = main()
+    if status == 0:
+        idle_until_stopped()
+    sys.exit(status)

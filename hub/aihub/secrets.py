@@ -1,7 +1,9 @@
 """The bundle's secrets: made on first start, kept in the `secrets` volume.
 
 There is no well-known default password anywhere. The one-shot `secrets` service runs
-`python -m aihub.secrets init` before PostgreSQL and the hub start: for each secret, a
+`python -m aihub.secrets init` before PostgreSQL, the hub and the gateway start. It
+checks every setting first: a wrong one stops it with one line naming the variable, and
+so stops `docker compose up` before anything starts with it. Then, for each secret, a
 value set in .env wins; otherwise the value already in the volume is kept; otherwise a
 new random one is made. Whatever wins is written to the volume, so PostgreSQL (through
 POSTGRES_PASSWORD_FILE) and the hub always read the same value, across restarts and
@@ -31,8 +33,6 @@ GENERATORS: dict[str, Callable[[], str]] = {
     "GATEWAY_API_TOKEN": lambda: random.token_urlsafe(32),
     "CLASS_TOOLS_API_TOKEN": lambda: random.token_urlsafe(32),
 }
-
-GENERATED_SETTINGS = tuple(setting for setting in settings_module.SETTINGS if setting.name in GENERATORS)
 
 
 def _path(directory: Path, name: str) -> Path:
@@ -81,8 +81,7 @@ def read_or_exit(directory: Path | None = None) -> dict[str, str]:
 def main(argv: list[str], directory: Path | None = None) -> int:
     command = argv[0] if argv else ""
     if command == "init":
-        # Only the secrets are checked here: other settings are the hub's to report.
-        ensure(settings_module.load_or_exit(table=GENERATED_SETTINGS), directory)
+        ensure(settings_module.load_or_exit(), directory)
         print(f"aihub: secrets ready in {directory or SECRETS_DIR}")
         return 0
     if command == "admin-login":

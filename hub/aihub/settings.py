@@ -2,8 +2,12 @@
 
 Each setting is a row of SETTINGS: the environment variable, its default (as text),
 a parser that turns the text into a typed value or raises ValueError with a reason a
-person can act on, and one line of help. `.env.example` mirrors this table line for
-line (tests/unit/test_env_example.py keeps the two in step).
+person can act on, one line of help, and optionally a heading that starts a group of
+rows and a longer note. COMPOSE_SETTINGS lists, the same way, the variables docker
+compose reads itself (ports, images, build mirrors): the hub never reads those.
+
+`.env.example` and the README's configuration table are generated from both tables
+(`python -m aihub.settings_docs`, see aihub.settings_docs); tests fail when they are stale.
 
 An empty value means "use the default", so `FOO=` in .env is never an error.
 Secret settings default to "" and are generated on first start (see aihub.secrets);
@@ -190,6 +194,10 @@ class Setting:
     parse: Callable[[str], Any]
     help: str
     secret: bool = False
+    # Starts a new group in .env.example and the README; the rows after belong to it.
+    heading: str = ""
+    # Sentences beyond the one-line help: what an admin should know before changing it.
+    note: str = ""
 
     @property
     def attr(self) -> str:
@@ -203,19 +211,23 @@ def project_name(text: str) -> str:
 
 
 SETTINGS: tuple[Setting, ...] = (
-    # The stack
     Setting("COMPOSE_PROJECT_NAME", "aihub", project_name,
-            "name of this stack: prefixes its containers, networks and volumes (two classes on one machine: two names, two HUB_PORTs)"),
-    # Accounts
+            "name of this stack: prefixes its containers, networks and volumes (two classes on one machine: two names, two HUB_PORTs)",
+            heading="The stack"),
     Setting("AUTH_MODE", "approval", choice("approval", "open"),
-            "approval: students sign up and an admin approves them; open: sign-up alone gives access (workshops)"),
+            "approval: students sign up and an admin approves them; open: sign-up alone gives access (workshops)",
+            heading="Accounts"),
     Setting("ADMIN_USER", "admin", identifier,
             "the admin account, created on first start with ADMIN_PASSWORD"),
     Setting("ADMIN_PASSWORD", "", login_password,
-            "the admin's initial password; empty: generated on first start", secret=True),
-    # Student servers
+            "the admin's initial password; empty: generated on first start", secret=True,
+            note="Read only when the account is first created: later, change the password at /hub/change-password."),
     Setting("SINGLEUSER_IMAGE", "aihub-singleuser:0.1.0", image,
-            "the image every student's server runs; docker compose builds it from singleuser/"),
+            "the image every student's server runs; docker compose builds it from singleuser/",
+            heading="Student servers",
+            note="For more Python packages, edit singleuser/requirements.txt and run"
+                 " `docker compose build singleuser && docker compose up -d --wait`;"
+                 " servers started after that use the new image."),
     Setting("USER_MEM_LIMIT", "2G", memory,
             "memory limit of each student's server, e.g. 512M, 2G; 0 = no limit"),
     Setting("USER_CPU_LIMIT", "1", cpus,
@@ -224,18 +236,22 @@ SETTINGS: tuple[Setting, ...] = (
             "how many students' servers start at once; the others wait their turn, seeing their place in line (about 2 per CPU core)"),
     Setting("CULL_IDLE_TIMEOUT", "1h", duration,
             "stop a student's server after this long without activity (seconds, or 30m, 1h); 0 = never"),
-    # Hub database
-    Setting("POSTGRES_HOST", "postgres", hostname, "host of the hub's PostgreSQL database"),
+    Setting("POSTGRES_HOST", "postgres", hostname, "host of the hub's PostgreSQL database",
+            heading="Hub database"),
     Setting("POSTGRES_PORT", "5432", port, "port of the hub's PostgreSQL database"),
     Setting("POSTGRES_USER", "jupyterhub", identifier, "PostgreSQL user the hub connects as"),
     Setting("POSTGRES_DB", "jupyterhub", identifier, "PostgreSQL database that holds the hub's tables"),
     Setting("POSTGRES_PASSWORD", "", password,
-            "PostgreSQL password; empty: generated on first start", secret=True),
-    # AI models
+            "PostgreSQL password; empty: generated on first start", secret=True,
+            note="Read only when the database is first created (a new postgres-data volume)."),
     Setting("AI_ENABLED", "true", boolean,
-            "false: no AI for students (no %%ai, no chat panel, no keys), e.g. during an exam"),
+            "false: no AI for students (no %%ai, no chat panel, no keys), e.g. during an exam",
+            heading="AI models (see AI in notebooks in the README)",
+            note="Applies to servers started after the change; running servers keep what they started with."),
     Setting("AI_KEY_MODE", "gateway", choice("gateway", "direct"),
-            "gateway: vendor keys stay in the AI gateway, students get only its address; direct: keys go into students' containers (they can read them)"),
+            "gateway: vendor keys stay in the AI gateway, students get only its address; direct: keys go into students' containers (they can read them)",
+            note="With direct, any student can print the keys and spend without limit, and nothing is metered:"
+                 " use it only with keys that have a spending limit."),
     Setting("AI_DAILY_TOKEN_BUDGET", "200000", whole_number,
             "tokens (prompt + completion) each student may use per day through the gateway, UTC days; 0 = no limit"),
     Setting("AI_MAX_CONCURRENT_REQUESTS", "4", whole_number,
@@ -252,22 +268,43 @@ SETTINGS: tuple[Setting, ...] = (
             "HTTP proxy for AI vendors, e.g. http://proxy.example.edu:3128 (needed when USE_AI_PROXY=true)"),
     Setting("AI_NO_PROXY", "", host_list,
             "more hosts that bypass the proxy, comma-separated (the hub, Ollama and localhost always do)"),
-    *(setting for vendor in VENDORS_LIST for setting in (
+    *(setting for index, vendor in enumerate(VENDORS_LIST) for setting in (
         Setting(vendor.key_env, "", api_key,
                 f"{vendor.name} API key" + ("" if vendor.key_required else " (optional)")
-                + ("; empty: not offered to students" if vendor.key_required else ""), secret=True),
+                + ("; empty: not offered to students" if vendor.key_required else ""), secret=True,
+                heading="" if index else "AI vendors: set a key to offer a vendor to every student"),
         Setting(vendor.base_env, vendor.default_base or "", url,
                 f"{vendor.name} API base URL" + ("; set it to offer this provider" if vendor.default_base is None else "")),
     )),
-    # Hub internals
     Setting("HUB_COOKIE_SECRET", "", hex_secret,
-            "signs login cookies; empty: generated on first start", secret=True),
+            "signs login cookies; empty: generated on first start", secret=True,
+            heading="Hub internals"),
     Setting("PROXY_AUTH_TOKEN", "", password,
             "token between the hub and its HTTP proxy; empty: generated on first start", secret=True),
     Setting("GATEWAY_API_TOKEN", "", password,
             "token between the hub and the AI gateway; empty: generated on first start", secret=True),
     Setting("CLASS_TOOLS_API_TOKEN", "", password,
             "token of the admin's class tools (rehearsal, class start/stop) at the hub; empty: generated on first start", secret=True),
+)
+
+# Read by docker compose (docker-compose.yml gives each the same default), never by the
+# hub; here so that .env.example and the README document them from one table too.
+COMPOSE_SETTINGS: tuple[Setting, ...] = (
+    Setting("HUB_PORT", "8000", port, "host port where the hub's login page is served",
+            heading="Build and ports (read by docker compose)"),
+    Setting("PYTHON_IMAGE", "python:3.12-slim-bookworm", image,
+            "base image of the hub and student images (any Debian bookworm image with Python 3.10+ and pip)"),
+    Setting("OLLAMA_IMAGE", "ollama/ollama:0.34.2", image,
+            "Ollama image (models live in the ollama-models volume)"),
+    Setting("OLLAMA_PULL_MODELS", "qwen2.5:0.5b", str,
+            "models pulled into Ollama at each start, separated by spaces or commas (see ollama.com/library)",
+            note="Watch a pull with `docker compose logs -f ollama-pull`; a model that cannot be pulled"
+                 " makes `docker compose up -d --wait` fail, and that log names it."),
+    Setting("POSTGRES_IMAGE", "postgres:15.14-bookworm", image, "PostgreSQL image of the hub's database"),
+    Setting("DEBIAN_MIRROR", "", url,
+            "Debian mirror for image builds, http:// (e.g. http://mirrors.tuna.tsinghua.edu.cn/debian); empty: deb.debian.org"),
+    Setting("PIP_INDEX_URL", "https://pypi.org/simple", url,
+            "Python package index for image builds (e.g. https://pypi.tuna.tsinghua.edu.cn/simple)"),
 )
 
 

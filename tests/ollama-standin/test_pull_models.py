@@ -2,7 +2,10 @@
 
 import importlib.util
 import json
+import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -121,7 +124,7 @@ def test_an_http_error_fails_with_one_line_naming_the_model(fake, monkeypatch, c
     fake.script = (400, {"error": "invalid model name"})
     assert pull_models.main() == 1
     assert capsys.readouterr().err.splitlines() == [
-        "ollama-pull: error: cannot pull Bad!Name: HTTP 400: invalid model name"]
+        "ollama-pull: error: cannot pull Bad!Name: HTTP 400: invalid model name; check OLLAMA_PULL_MODELS in .env"]
 
 
 def test_an_error_inside_the_stream_fails_and_the_other_models_are_still_pulled(fake, monkeypatch, capsys):
@@ -131,7 +134,8 @@ def test_an_error_inside_the_stream_fails_and_the_other_models_are_still_pulled(
     assert pull_models.main() == 1
     assert fake.pulled == ["nonexistent:model", "qwen2.5:0.5b"]
     assert capsys.readouterr().err.splitlines()[0] == (
-        "ollama-pull: error: cannot pull nonexistent:model: pull model manifest: file does not exist")
+        "ollama-pull: error: cannot pull nonexistent:model: pull model manifest: file does not exist;"
+        " check OLLAMA_PULL_MODELS in .env")
 
 
 def test_a_stream_that_ends_before_success_fails(fake, capsys):
@@ -172,3 +176,25 @@ def test_it_waits_for_a_server_that_starts_late(monkeypatch, capsys):
             server.shutdown()
             server.server_close()
     assert FakeOllama.pulled == ["qwen2.5:0.5b"]
+
+
+def test_after_the_pulls_it_stays_up_healthy_until_stopped(tmp_path):
+    """`docker compose up --wait` fails on any job that has exited: a done pull stays up."""
+    marker = tmp_path / "pulled"
+    idle = subprocess.Popen([sys.executable, "-c", (
+        "import importlib.util; spec = importlib.util.spec_from_file_location('pull_models', "
+        f"{str(ROOT / 'ollama' / 'pull_models.py')!r}); module = importlib.util.module_from_spec(spec); "
+        f"spec.loader.exec_module(module); module.idle_until_stopped({str(marker)!r})")],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 10
+        while not marker.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert marker.exists(), "no healthcheck marker after the pulls"
+        time.sleep(0.5)
+        assert idle.poll() is None, "it exited instead of staying up"
+        idle.send_signal(signal.SIGTERM)
+        assert idle.wait(timeout=5) == 0
+        assert "idle until the stack stops" in idle.stdout.read()
+    finally:
+        idle.kill()

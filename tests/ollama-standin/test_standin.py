@@ -108,7 +108,8 @@ def test_an_unknown_model_fails_inside_the_stream_as_ollama(server, monkeypatch,
     monkeypatch.setenv("OLLAMA_PULL_MODELS", "nonexistent:model")
     assert pull_models.main() == 1
     assert capsys.readouterr().err == (
-        "ollama-pull: error: cannot pull nonexistent:model: pull model manifest: file does not exist\n")
+        "ollama-pull: error: cannot pull nonexistent:model: pull model manifest: file does not exist;"
+        " check OLLAMA_PULL_MODELS in .env\n")
 
 
 def test_an_invalid_name_is_an_http_error(server):

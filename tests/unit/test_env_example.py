@@ -1,4 +1,4 @@
-""".env.example mirrors aihub.settings.SETTINGS and agrees with docker-compose.yml."""
+""".env.example is generated from aihub.settings, whose tables agree with docker-compose.yml."""
 
 import re
 from pathlib import Path
@@ -6,24 +6,17 @@ from pathlib import Path
 import pytest
 import yaml
 
-from aihub.settings import SETTINGS
+from aihub import settings_docs
+from aihub.settings import COMPOSE_SETTINGS, SETTINGS
 
 ROOT = Path(__file__).resolve().parents[2]
-ENV_LINES = (ROOT / ".env.example").read_text().splitlines()
 COMPOSE_TEXT = (ROOT / "docker-compose.yml").read_text()
-SETTING_NAMES = [setting.name for setting in SETTINGS]
+DOCUMENTED = {setting.name: setting for setting in SETTINGS + COMPOSE_SETTINGS}
 
 
-def env_assignments() -> list[tuple[int, str, str]]:
-    """(line index, NAME, value) for every NAME=value line of .env.example."""
-    return [
-        (index, match[1], match[2])
-        for index, line in enumerate(ENV_LINES)
-        if (match := re.fullmatch(r"([A-Za-z_][A-Za-z0-9_]*)=(.*)", line))
-    ]
-
-
-ENV = {name: value for _, name, value in env_assignments()}
+def test_env_example_is_generated_from_the_settings_tables():
+    text = (ROOT / ".env.example").read_text()
+    assert text == settings_docs.env_example(), f".env.example is stale: run `{settings_docs.COMMAND}`"
 
 
 # ${VAR}, ${VAR:-default}, ${VAR-default} or $VAR; $$ is an escaped $, not a variable.
@@ -49,24 +42,10 @@ def compose_default(name: str) -> str:
     return default
 
 
-def test_no_name_is_assigned_twice():
-    names = [name for _, name, _ in env_assignments()]
-    assert sorted(names) == sorted(set(names))
-
-
-def test_settings_appear_in_table_order():
-    assert [name for _, name, _ in env_assignments() if name in SETTING_NAMES] == SETTING_NAMES
-
-
-@pytest.mark.parametrize("setting", SETTINGS, ids=lambda setting: setting.name)
-def test_each_setting_shows_its_default_under_its_help(setting):
-    [(index, value)] = [(index, value) for index, name, value in env_assignments() if name == setting.name]
-    assert value == ("" if setting.secret else setting.default)
-    assert ENV_LINES[index - 1] == f"# {setting.help}"
-
-
-def test_every_other_name_is_a_compose_variable():
-    assert set(ENV) - set(SETTING_NAMES) <= set(COMPOSE_DEFAULTS)
+def test_compose_settings_are_compose_variables_whose_defaults_parse():
+    for setting in COMPOSE_SETTINGS:
+        assert setting.name in COMPOSE_DEFAULTS, f"{setting.name} is not used in docker-compose.yml"
+        setting.parse(setting.default)
 
 
 def test_compose_file_references_variables():
@@ -76,15 +55,9 @@ def test_compose_file_references_variables():
 
 
 @pytest.mark.parametrize("name", sorted(COMPOSE_DEFAULTS))
-def test_each_compose_variable_is_in_env_example_with_the_compose_default(name):
-    assert name in ENV
-    assert ENV[name] == compose_default(name)
-
-
-@pytest.mark.parametrize("name", ["COMPOSE_PROJECT_NAME", "SINGLEUSER_IMAGE", "POSTGRES_USER", "POSTGRES_DB"])
-def test_compose_defaults_equal_settings_defaults(name):
-    [setting] = [setting for setting in SETTINGS if setting.name == name]
-    assert compose_default(name) == setting.default
+def test_each_compose_variable_is_documented_with_the_compose_default(name):
+    assert name in DOCUMENTED, f"{name} is used in docker-compose.yml: add it to COMPOSE_SETTINGS"
+    assert DOCUMENTED[name].default == compose_default(name)
 
 
 @pytest.mark.parametrize("dockerfile", ["hub/Dockerfile", "singleuser/Dockerfile"])

@@ -1,28 +1,19 @@
-"""The README tells the truth: its tables match .env.example and the vendor table."""
+"""The README tells the truth: its tables match the settings and the vendor table."""
 
 import re
 from pathlib import Path
 
 from aihub_providers.vendors import VENDORS_LIST
 
+from aihub import settings_docs
+
 ROOT = Path(__file__).resolve().parents[2]
 README = (ROOT / "README.md").read_text()
 
 
-def env_example_names() -> list[str]:
-    return re.findall(r"^([A-Z][A-Z0-9_]*)=", (ROOT / ".env.example").read_text(), re.M)
-
-
-def test_configuration_table_matches_env_example_line_for_line():
-    table = README[README.index("| variable | default | meaning |"):]
-    names = re.findall(r"^\| `([A-Z][A-Z0-9_]*)` \|", table.split("\n\n")[0], re.M)
-    assert names == env_example_names()
-
-
-def test_configuration_table_shows_each_default():
-    text = (ROOT / ".env.example").read_text()
-    for name, default in re.findall(r"^([A-Z][A-Z0-9_]*)=(.+)$", text, re.M):
-        assert f"| `{name}` | `{default}` |" in README, name
+def test_configuration_table_is_generated_from_the_settings_tables():
+    assert settings_docs.with_table(README, settings_docs.readme_table()) == README, (
+        f"the README's configuration table is stale: run `{settings_docs.COMMAND}`")
 
 
 def test_every_vendor_is_documented_with_its_variables():
