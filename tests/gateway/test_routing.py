@@ -130,13 +130,13 @@ def test_health(gateway):
 @pytest.mark.parametrize("vendor_status, status, code, words", [
     (401, 502, "upstream_key_rejected", ["DeepSeek refused the hub's API key", "DEEPSEEK_API_KEY"]),
     (403, 502, "upstream_key_rejected", ["DEEPSEEK_API_KEY"]),
-    (429, 429, "test_429", ["rate-limiting", "failed with 429"]),
-    (500, 500, "test_500", ["DeepSeek failed (HTTP 500)", "try again later"]),
-    (400, 400, "test_400", ["failed with 400"]),
+    (429, 429, "rate_limit_exceeded", ["rate-limiting", "upgrade your plan"]),
+    (500, 500, "server_error", ["DeepSeek failed (HTTP 500)", "try again later"]),
+    (400, 400, "invalid_parameter", ["Invalid parameter for key ***"]),
 ])
 def test_vendor_errors_are_scrubbed_and_explained(gateway, student, database, vendor_status, status, code, words):
     alice = student()
-    body = {**chat("echo-1"), "x_test": {"status": vendor_status}}
+    body = {**chat("echo-1"), "x_test": {"error": str(vendor_status)}}
     response = httpx.post(f"{gateway.url}/deepseek/v1/chat/completions", headers=alice.headers, json=body)
     assert response.status_code == status
     text = response.text

@@ -96,7 +96,7 @@ def test_a_vendors_error_event_is_scrubbed(gateway, student, database):
                           json=body(x_test={"error_event": True}))
     assert DEEPSEEK_KEY not in response.text
     error = [e for e in events(response.content) if "error" in e][0]["error"]
-    assert error["message"].startswith("overloaded; key ***")
+    assert error["message"].startswith("upstream overloaded; key ***")
     [row] = database.rows(alice.name)
     assert row["status"] == "error" and row["completion_tokens"] == 1  # "echo" so far
 
