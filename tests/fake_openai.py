@@ -34,6 +34,7 @@ of the providers sets it), updated by a request's own extra body field `"x_test"
     error_event: after one chunk, send an {"error": ...} event quoting the key
     refuse_stream_options: 400 if the body has stream_options (an old server)
     not_json: answer 200 with a body that is not JSON
+    cut_short: answer 200 promising more bytes than it sends, then hang up (broken HTTP)
 
 `state.keys` makes any other key a 401; `state.models_status` makes GET /models fail.
 Every request is recorded (method, path, Authorization, body); `max_in_flight` is the
@@ -216,6 +217,14 @@ class Handler(BaseHTTPRequestHandler):
             return self._error(400, "Unrecognized request argument: stream_options", "invalid_request_error")
         if steer.get("not_json"):
             return self._send(200, b'{"id": "chatcmpl-test", "choices": [{"message": ', "application/json")
+        if steer.get("cut_short"):
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", "1000")
+            self.end_headers()
+            self.wfile.write(b'{"id": "chatcmpl-test", "choices": [')
+            self.close_connection = True
+            return
         messages = body.get("messages") or []
         answer = answer_for(model, messages, int(steer.get("repeat") or 1))
         finish = "stop"

@@ -1,6 +1,7 @@
 """Daily budgets and the concurrency cap, alone and under races."""
 
 import asyncio
+import time
 from datetime import timedelta
 
 import httpx
@@ -142,3 +143,76 @@ def test_the_concurrency_cap(start_gateway, student, database, upstream):
     assert sorted(r["status"] for r in database.rows(alice.name)) == ["ok"] * 2 + ["rejected_concurrency"] * 4
     # once they finish, alice may ask again
     assert ask(gateway, alice).status_code == 200
+
+
+# -- reservations: a running request counts with its answer's cap --
+
+CAP = 100  # AI_DEFAULT_MAX_TOKENS of these tests' gateway
+
+
+def settled_rows(database, username, timeout=10.0):
+    """The user's rows once none is running (a row is completed just after its answer)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        rows = database.rows(username)
+        if not any(r["status"] == "started" for r in rows) or time.monotonic() > deadline:
+            return rows
+        time.sleep(0.05)
+
+
+@pytest.fixture(scope="module")
+def capped(make_config):
+    from .conftest import GatewayThread
+    running = GatewayThread(make_config(AI_DEFAULT_MAX_TOKENS=str(CAP)))
+    yield running
+    running.stop()
+
+
+def test_50_concurrent_long_answers_overspend_by_one_completion_cap_at_most(capped, student, database, upstream):
+    """One student, 50 long answers at once, budget enough for about 5: each running
+    request holds its prompt and its answer's cap, so the rest are refused."""
+    alice = student()
+    answer = 5 + CAP  # five words in; the answer (200 words) cut at the cap
+    budget = 5 * answer
+    set_budget(database, alice.name, budget)
+    long_answer = {"x_test": {"repeat": 40, "delay": 0.002}}
+    responses = many(capped, [(alice, {**long_answer, "stream": n % 2 == 0}) for n in range(50)])
+    codes = [r.status_code for r in responses]
+    assert set(codes) == {200, 429} and codes.count(200) <= 6
+    for refused in (r for r in responses if r.status_code == 429):
+        assert refused.json()["error"]["code"] == "daily_budget_exceeded"
+        assert set(refused.json()["error"]) == {"message", "type", "code"}
+    rows = settled_rows(database, alice.name)
+    answered = [r for r in rows if r["status"] == "ok"]
+    assert len(answered) == codes.count(200)
+    assert all(r["completion_tokens"] == CAP for r in answered)  # the vendor was sent the cap
+    spent = sum(r["total_tokens"] for r in rows)
+    assert spent <= budget + CAP
+    assert all(r["reserved_tokens"] == 0 for r in rows)  # every reservation released
+
+
+def test_the_cap_goes_to_the_vendor_only_when_the_request_names_none(capped, student, upstream, database):
+    alice = student()
+    assert ask(capped, alice, x_test={"repeat": 40}).json()["choices"][0]["finish_reason"] == "length"
+    sent = [r.body for r in upstream.state.requests if r.body and r.body.get("x_test") == {"repeat": 40}]
+    assert sent[-1]["max_tokens"] == CAP
+    own = ask(capped, alice, max_tokens=7, x_test={"repeat": 2})
+    assert len(own.json()["choices"][0]["message"]["content"].split()) == 7
+    sent = [r.body for r in upstream.state.requests if r.body and r.body.get("x_test") == {"repeat": 2}]
+    assert sent[-1]["max_tokens"] == 7 and "max_completion_tokens" not in sent[-1]
+    refused = ask(capped, alice, max_tokens="lots")
+    assert (refused.status_code, refused.json()["error"]["code"]) == (400, "invalid_max_tokens")
+
+
+def test_a_running_request_holds_its_reservation_until_it_ends_however_it_ends(capped, student, database):
+    alice = student()
+    with httpx.stream("POST", f"{capped.url}/deepseek/v1/chat/completions", headers=alice.headers, timeout=30,
+                      json={**CHAT, "stream": True, "max_tokens": 50, "n": 2, "x_test": {"stall_after": 1}}) as response:
+        chunks = response.iter_raw()
+        next(chunks)
+        [row] = database.rows(alice.name)
+        assert (row["status"], row["reserved_tokens"]) == ("started", 2 * 50)  # n answers of up to 50
+    # the client hung up; then a vendor error; both release what they held
+    assert ask(capped, alice, x_test={"error": "500"}).status_code == 500
+    rows = settled_rows(database, alice.name)
+    assert [(r["status"], r["reserved_tokens"]) for r in rows] == [("client_disconnected", 0), ("error", 0)]

@@ -43,11 +43,11 @@ def test_chat_reaches_the_vendor_with_its_key(gateway, upstream, student, databa
 
 def test_a_plain_request_goes_to_the_vendor_unchanged(gateway, upstream, student):
     """No re-encoding when nothing must change: the vendor gets the client's bytes."""
-    raw = b'{"model":"echo-1",  "messages":[{"role":"user","content":"caf\\u00e9 \xc3\xa9"}], "temperature": 0.5}'
+    raw = b'{"model":"echo-1",  "messages":[{"role":"user","content":"caf\\u00e9 \xc3\xa9"}], "temperature": 0.5, "max_tokens": 9}'
     response = httpx.post(f"{gateway.url}/deepseek/v1/chat/completions", headers=student().headers, content=raw)
     assert response.status_code == 200, response.text
     assert last_call(upstream, "/chat/completions").body == {
-        "model": "echo-1", "messages": [{"role": "user", "content": "café é"}], "temperature": 0.5}
+        "model": "echo-1", "messages": [{"role": "user", "content": "café é"}], "temperature": 0.5, "max_tokens": 9}
 
 
 @pytest.mark.parametrize("path, model", [("/deepseek/v1/embeddings", "echo-1"),
@@ -192,3 +192,17 @@ def test_a_silent_vendor_times_out_with_504(start_gateway, student, database):
     [row] = database.rows(alice.name)
     assert (row["status"], row["http_status"], row["estimated"]) == ("timeout", 504, True)
     assert row["prompt_tokens"] == row["total_tokens"] > 0  # the prompt was sent: its estimate counts
+
+
+@pytest.mark.parametrize("steer, words", [({"not_json": True}, "not valid JSON (HTTP 200, application/json)"),
+                                          ({"cut_short": True}, "malformed HTTP message")])
+def test_a_vendor_answering_garbage_is_a_bad_answer_not_an_unreachable_vendor(gateway, student, database,
+                                                                               steer, words):
+    alice = student()
+    response = httpx.post(f"{gateway.url}/deepseek/v1/chat/completions", headers=alice.headers,
+                          json={**chat("echo-1"), "x_test": steer})
+    assert response.status_code == 502
+    error = response.json()["error"]
+    assert error["code"] == "bad_upstream_response" and words in error["message"]
+    assert error["message"].startswith("DeepSeek answered ")
+    assert "reach" not in error["message"] and "DEEPSEEK_BASE_URL" not in error["message"]
