@@ -168,7 +168,7 @@ def capped(make_config):
     running.stop()
 
 
-def test_50_concurrent_long_answers_overspend_by_one_completion_cap_at_most(capped, student, database, upstream):
+def test_50_concurrent_long_answers_overspend_by_one_completion_cap_at_most(capped, student, database, figures):
     """One student, 50 long answers at once, budget enough for about 5: each running
     request holds its prompt and its answer's cap, so the rest are refused."""
     alice = student()
@@ -187,6 +187,8 @@ def test_50_concurrent_long_answers_overspend_by_one_completion_cap_at_most(capp
     assert len(answered) == codes.count(200)
     assert all(r["completion_tokens"] == CAP for r in answered)  # the vendor was sent the cap
     spent = sum(r["total_tokens"] for r in rows)
+    figures["50 long answers at once, budget for 5"] = (f"{len(answered)} answered, {codes.count(429)} refused, "
+                                                        f"{spent} tokens of a {budget} budget")
     assert spent <= budget + CAP
     assert all(r["reserved_tokens"] == 0 for r in rows)  # every reservation released
 
