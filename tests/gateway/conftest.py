@@ -93,6 +93,15 @@ class Database:
         conn.close()
         return result
 
+    def settled_rows(self, username: str, timeout: float = 10.0) -> list[dict]:
+        """The user's rows once none is running: a row is completed just after its answer."""
+        deadline = time.monotonic() + timeout
+        while True:
+            rows = self.rows(username)
+            if not any(r["status"] == "started" for r in rows) or time.monotonic() > deadline:
+                return rows
+            time.sleep(0.05)
+
 
 class DatabaseSetupError(Exception):
     pass

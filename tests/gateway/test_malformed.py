@@ -126,7 +126,7 @@ def test_a_body_at_the_limit_is_fine_one_byte_more_is_413(small, student, databa
     over = httpx.post(f"{small.url}/deepseek/v1/chat/completions", headers=alice.headers, content=padded(1025))
     assert over.status_code == 413
     assert over.json()["error"]["code"] == "request_too_large" and "AI_MAX_REQUEST_SIZE" in over.text
-    assert len(database.rows(alice.name)) == 1  # the refused one cost nothing
+    assert len(database.settled_rows(alice.name)) == 1  # the refused one cost nothing
 
 
 def test_a_chunked_body_over_the_limit_is_413(small, student):

@@ -1,7 +1,6 @@
 """Daily budgets and the concurrency cap, alone and under races."""
 
 import asyncio
-import time
 from datetime import timedelta
 
 import httpx
@@ -51,7 +50,7 @@ def test_over_budget_is_429_with_the_one_line_message(gateway, student, database
                                        "type": "insufficient_quota", "code": "daily_budget_exceeded"}
     assert refused.headers["x-should-retry"] == "false"  # the OpenAI SDK will not retry
     assert len(upstream.state.requests) == calls  # the vendor never saw it
-    rows = database.rows(alice.name)
+    rows = database.settled_rows(alice.name)
     assert [(r["status"], r["http_status"], r["total_tokens"]) for r in rows] == [
         ("ok", 200, TOKENS), ("ok", 200, TOKENS), ("rejected_quota", 429, 0)]
 
@@ -94,7 +93,7 @@ def test_a_burst_at_the_edge_of_the_budget_lets_one_request_through(gateway, stu
                    " VALUES (%s, 'deepseek', 'echo-1', 'chat/completions', %s, 'ok', 0)", alice.name, budget - 1)
     responses = many(gateway, [(alice, {"x_test": {"delay": 0.2}})] * 30)
     assert sorted(r.status_code for r in responses) == [200] + [429] * 29
-    statuses = [r["status"] for r in database.rows(alice.name)[1:]]
+    statuses = [r["status"] for r in database.settled_rows(alice.name)[1:]]
     assert sorted(statuses) == ["ok"] + ["rejected_quota"] * 29
 
 
@@ -108,7 +107,7 @@ def test_racing_requests_overspend_only_by_what_was_in_flight(gateway, student, 
     assert all(r.status_code == 200 for r in responses[40:])  # bob has no budget to hit
     codes = [r.status_code for r in responses[:40]]
     assert set(codes) == {200, 429} and codes.count(429) >= 20
-    rows = database.rows(alice.name)
+    rows = database.settled_rows(alice.name)
     assert len(rows) == 40
     admitted = [r for r in rows if r["status"] == "ok"]
     assert len(admitted) == codes.count(200)
@@ -140,7 +139,7 @@ def test_the_concurrency_cap(start_gateway, student, database, upstream):
     assert refused.json()["error"]["message"] == "too many AI requests at once (limit 2); wait for one to finish"
     assert refused.headers["retry-after"] == "1"
     assert upstream.state.max_in_flight - held <= 4  # two each for alice and bob
-    assert sorted(r["status"] for r in database.rows(alice.name)) == ["ok"] * 2 + ["rejected_concurrency"] * 4
+    assert sorted(r["status"] for r in database.settled_rows(alice.name)) == ["ok"] * 2 + ["rejected_concurrency"] * 4
     # once they finish, alice may ask again
     assert ask(gateway, alice).status_code == 200
 
@@ -148,16 +147,6 @@ def test_the_concurrency_cap(start_gateway, student, database, upstream):
 # -- reservations: a running request counts with its answer's cap --
 
 CAP = 100  # AI_DEFAULT_MAX_TOKENS of these tests' gateway
-
-
-def settled_rows(database, username, timeout=10.0):
-    """The user's rows once none is running (a row is completed just after its answer)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        rows = database.rows(username)
-        if not any(r["status"] == "started" for r in rows) or time.monotonic() > deadline:
-            return rows
-        time.sleep(0.05)
 
 
 @pytest.fixture(scope="module")
@@ -182,7 +171,7 @@ def test_50_concurrent_long_answers_overspend_by_one_completion_cap_at_most(capp
     for refused in (r for r in responses if r.status_code == 429):
         assert refused.json()["error"]["code"] == "daily_budget_exceeded"
         assert set(refused.json()["error"]) == {"message", "type", "code"}
-    rows = settled_rows(database, alice.name)
+    rows = database.settled_rows(alice.name)
     answered = [r for r in rows if r["status"] == "ok"]
     assert len(answered) == codes.count(200)
     assert all(r["completion_tokens"] == CAP for r in answered)  # the vendor was sent the cap
@@ -216,5 +205,5 @@ def test_a_running_request_holds_its_reservation_until_it_ends_however_it_ends(c
         assert (row["status"], row["reserved_tokens"]) == ("started", 2 * 50)  # n answers of up to 50
     # the client hung up; then a vendor error; both release what they held
     assert ask(capped, alice, x_test={"error": "500"}).status_code == 500
-    rows = settled_rows(database, alice.name)
+    rows = database.settled_rows(alice.name)
     assert [(r["status"], r["reserved_tokens"]) for r in rows] == [("client_disconnected", 0), ("error", 0)]
