@@ -197,8 +197,9 @@ def test_the_cap_goes_to_the_vendor_only_when_the_request_names_none(capped, stu
 
 def test_a_running_request_holds_its_reservation_until_it_ends_however_it_ends(capped, student, database):
     alice = student()
+    held = {**CHAT, "stream": True, "max_tokens": 50, "n": 2, "x_test": {"stall_after": 1}}
     with httpx.stream("POST", f"{capped.url}/deepseek/v1/chat/completions", headers=alice.headers, timeout=30,
-                      json={**CHAT, "stream": True, "max_tokens": 50, "n": 2, "x_test": {"stall_after": 1}}) as response:
+                      json=held) as response:
         chunks = response.iter_raw()
         next(chunks)
         [row] = database.rows(alice.name)

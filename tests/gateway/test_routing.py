@@ -43,7 +43,8 @@ def test_chat_reaches_the_vendor_with_its_key(gateway, upstream, student, databa
 
 def test_a_plain_request_goes_to_the_vendor_unchanged(gateway, upstream, student):
     """No re-encoding when nothing must change: the vendor gets the client's bytes."""
-    raw = b'{"model":"echo-1",  "messages":[{"role":"user","content":"caf\\u00e9 \xc3\xa9"}], "temperature": 0.5, "max_tokens": 9}'
+    raw = (b'{"model":"echo-1",  "messages":[{"role":"user","content":"caf\\u00e9 \xc3\xa9"}], "temperature": 0.5,'
+           b' "max_tokens": 9}')
     response = httpx.post(f"{gateway.url}/deepseek/v1/chat/completions", headers=student().headers, content=raw)
     assert response.status_code == 200, response.text
     assert last_call(upstream, "/chat/completions").body == {

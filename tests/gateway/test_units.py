@@ -1,5 +1,6 @@
 """The gateway's pure parts, without servers: stream splitting, metering, bodies, routing."""
 
+import asyncio
 import json
 import logging
 
@@ -13,6 +14,7 @@ from aihub.gateway.ledger import not_text, storable
 from aihub.gateway.logs import HideSecrets
 from aihub.gateway.metering import Meter, answer_cap, chat_prompt_tokens, text_tokens
 from aihub.gateway.payloads import CHAT, EMBEDDINGS, prepare
+from aihub.gateway.quotas import Quotas
 from aihub.gateway.sse import EventStream
 from aihub.settings import load
 
@@ -239,3 +241,12 @@ def test_log_records_lose_quoted_header_values_and_secrets():
     record = logging.LogRecord("aihub.gateway", logging.INFO, __file__, 1, "key s3cret-value, Bearer abc", (), None)
     hiding.filter(record)
     assert record.getMessage() == "key ***, ***"
+
+
+def test_admission_refuses_a_user_name_the_ledger_cannot_store_before_touching_it():
+    _, request = ready({"model": "m", "messages": [{"role": "user", "content": "x"}]})
+    quotas = Quotas(ledger=None, daily_budget=0, max_concurrent=0)  # never reached
+    with pytest.raises(GatewayError) as refused:
+        asyncio.run(quotas.admit("li\ud800", request, Meter(1, 1)))
+    assert (refused.value.status, refused.value.code) == (400, "invalid_user")
+    assert '"li\\ud800"' in refused.value.message
