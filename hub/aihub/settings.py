@@ -256,6 +256,8 @@ SETTINGS: tuple[Setting, ...] = (
             "tokens (prompt + completion) each student may use per day through the gateway, UTC days; 0 = no limit"),
     Setting("AI_MAX_CONCURRENT_REQUESTS", "4", whole_number,
             "AI requests one student may have in flight at once through the gateway; 0 = no limit"),
+    Setting("AI_DEFAULT_MAX_TOKENS", "4096", positive_number,
+            "answer length (tokens) the gateway asks for when a request names none (max_tokens); reserved from the student's budget while the answer runs (raise it for reasoning models)"),
     Setting("AI_REQUEST_TIMEOUT", "2m", duration,
             "how long the gateway waits for a vendor's answer (seconds, or 30s, 2m)"),
     Setting("AI_MAX_REQUEST_SIZE", "2M", byte_size,

@@ -6,7 +6,7 @@ asserts nothing (pytest does not collect bench_* files).
 Kernels: an ipykernel with the image's ipython_config.py (lazy magics) vs the same
 with jupyter_ai_magics and aihub_providers loaded at start (the image before); CPU
 seconds and RSS of the kernel process when it is ready, then after its first
-`%%ai` cell (answered by the loopback server in openai_server.py).
+`%%ai` cell (answered by the loopback server in tests/fake_openai.py).
 Servers: `jupyter server` with the image's jupyter_server_config.py and AI enabled
 (jupyter_ai loaded on the first /api/ai request) vs jupyter_ai enabled at start vs
 AI disabled; CPU and RSS when /api/status first answers, then after the chat
@@ -29,7 +29,8 @@ from pathlib import Path
 
 from jupyter_client.manager import KernelManager
 
-from .openai_server import OpenAIServer
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests"))  # as pytest.ini does
+from fake_openai import FakeOpenAI  # noqa: E402
 
 SINGLEUSER = Path(__file__).resolve().parents[2] / "singleuser"
 EAGER_EXTENSIONS = '["jupyter_ai_magics", "aihub_providers"]'
@@ -49,7 +50,7 @@ def cpu_and_rss(pid: int) -> tuple[float, float]:
     raise RuntimeError(f"no VmRSS for {pid}")
 
 
-def ai_env(model_server: OpenAIServer, home: Path) -> dict:
+def ai_env(model_server: FakeOpenAI, home: Path) -> dict:
     return os.environ | {
         "HOME": str(home),
         "AI_ENABLED": "true",
@@ -60,7 +61,7 @@ def ai_env(model_server: OpenAIServer, home: Path) -> dict:
     }
 
 
-def kernel_run(model_server: OpenAIServer, eager: bool) -> dict:
+def kernel_run(model_server: FakeOpenAI, eager: bool) -> dict:
     """One kernel: ready, then after its first %%ai cell."""
     with tempfile.TemporaryDirectory() as tmp:
         profile = Path(tmp, "ipython", "profile_default")
@@ -89,7 +90,7 @@ def kernel_run(model_server: OpenAIServer, eager: bool) -> dict:
             "ai_cpu": after[0] - ready[0], "ai_rss": after[1]}
 
 
-def server_run(model_server: OpenAIServer, mode: str) -> dict:
+def server_run(model_server: FakeOpenAI, mode: str) -> dict:
     """One server: ready, then after the chat panel's first requests (if AI is on)."""
     with tempfile.TemporaryDirectory() as tmp:
         etc = Path(tmp, "etc")
@@ -152,7 +153,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
-    model_server = OpenAIServer(["test-model"]).start()
+    model_server = FakeOpenAI(["test-model"]).start()
     try:
         print(f"kernels (median of {args.runs}):   start CPU s  start RSS MiB | "
               "first %%ai CPU s  RSS after MiB")

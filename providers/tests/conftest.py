@@ -11,7 +11,7 @@ import pytest
 
 from aihub_providers.vendors import VENDORS_LIST, Vendor
 
-from .openai_server import OpenAIServer
+from fake_openai import FakeOpenAI
 
 TEST_TIMEOUT = 120  # seconds; a test that runs longer dumps its stacks and ends the run
 SERVED_MODELS = ["test-model", "zeta-1"] + sorted({m for v in VENDORS_LIST for m in v.examples})
@@ -53,7 +53,7 @@ def clean_env(monkeypatch):
 
 @pytest.fixture(scope="session")
 def server_process():
-    server = OpenAIServer(SERVED_MODELS).start()
+    server = FakeOpenAI(SERVED_MODELS).start()
     yield server
     server.stop()
 

@@ -14,7 +14,7 @@ from langchain_core.output_parsers import StrOutputParser
 from aihub_providers.providers import PROVIDERS
 from aihub_providers.vendors import VENDORS, VENDORS_LIST
 
-from .openai_server import answer_for
+from fake_openai import answer_for
 
 
 @pytest.mark.parametrize("vendor", VENDORS_LIST, ids=lambda v: v.id)

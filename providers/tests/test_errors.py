@@ -11,8 +11,9 @@ from aihub_providers.errors import ProviderError, scrub
 from aihub_providers.providers import PROVIDERS
 from aihub_providers.vendors import VENDORS, VENDORS_LIST
 
+from fake_openai import closed_port
+
 from .conftest import SERVED_MODELS, key_for
-from .openai_server import closed_port
 
 vendor_ids = pytest.mark.parametrize("vendor", VENDORS_LIST, ids=lambda v: v.id)
 SECRET_SHAPES = re.compile(r"sk-|nvapi-|Bearer", re.I)
@@ -87,7 +88,7 @@ def test_missing_key_message_for_deepseek_reads_as_the_brief_says():
 @pytest.mark.parametrize("status", ["401", "403"])
 def test_rejected_key(vendor, status, point_at, server):
     point_at(vendor)
-    server.state.mode = status
+    server.state.steer = {"error": status}
     assert failure(vendor) == (
         f"{vendor.name} rejected the API key (HTTP {status}): check {vendor.key_env} in .env"
     )
@@ -111,7 +112,7 @@ def test_unknown_model_lists_the_models_the_server_has(vendor, call, point_at, s
 @pytest.mark.parametrize("mode", ["404", "400-model"])
 def test_unknown_model_without_a_model_list_falls_back_to_the_examples(vendor, mode, point_at, server):
     point_at(vendor)
-    server.state.mode = mode
+    server.state.steer = {"error": mode}
     server.state.models_status = 500
     listed = f". Models: {', '.join(sorted(vendor.examples))}" if vendor.examples else ""
     assert failure(vendor, model="no-such-model") == (
@@ -133,7 +134,7 @@ def test_wrong_base_url_names_the_base_url_variable(vendor, point_at, server, mo
 @vendor_ids
 def test_rate_limit_repeats_the_vendor_message_scrubbed(vendor, point_at, server):
     point_at(vendor)
-    server.state.mode = "429"
+    server.state.steer = {"error": "429"}
     message = failure(vendor)
     assert message.startswith(f"{vendor.name} is rate-limiting or out of quota (HTTP 429): Quota")
     assert message.endswith("upgrade your plan, wait and retry")
@@ -145,17 +146,17 @@ def test_rate_limit_repeats_the_vendor_message_scrubbed(vendor, point_at, server
 @pytest.mark.parametrize("status", ["500", "502"])
 def test_server_failure(vendor, status, point_at, server):
     point_at(vendor)
-    server.state.mode = status
+    server.state.steer = {"error": status}
     assert failure(vendor) == f"{vendor.name} failed (HTTP {status}): try again later"
     assert len(server.state.requests) == 2  # max_retries=1
 
 
 @vendor_ids
-@pytest.mark.parametrize("call, mode", [(sync_invoke, "hang"), (sync_stream, "hang-mid-stream")],
+@pytest.mark.parametrize("call, steer", [(sync_invoke, {"stall": True}), (sync_stream, {"stall_after": 1})],
                          ids=["no-answer", "stalls-mid-stream"])
-def test_timeout_names_the_limit_and_the_url(vendor, call, mode, point_at, server):
+def test_timeout_names_the_limit_and_the_url(vendor, call, steer, point_at, server):
     cfg = point_at(vendor)
-    server.state.mode = mode
+    server.state.steer = steer
     assert failure(vendor, call, model=cfg.model, timeout=0.3) == (
         f"{vendor.name} did not answer within 0.3 s ({cfg.api_base}): "
         "check the network or AI_PROXY_URL"
@@ -195,7 +196,7 @@ def test_unreachable_proxy_is_named_without_its_password(point_at, monkeypatch):
 def test_errors_while_streaming_and_async_map_too(call, point_at, server):
     vendor = VENDORS["qwen"]
     point_at(vendor)
-    server.state.mode = "401"
+    server.state.steer = {"error": "401"}
     assert failure(vendor, call) == (
         "Qwen (Alibaba DashScope) rejected the API key (HTTP 401): check DASHSCOPE_API_KEY in .env"
     )
@@ -206,7 +207,7 @@ def test_the_gateways_own_answer_is_shown_as_it_is_and_not_retried(call, point_a
     """hub/aihub/gateway: X-AI-Gateway-Error: 1 and x-should-retry: false (a spent budget)."""
     vendor = VENDORS["deepseek"]
     point_at(vendor)
-    server.state.mode = "gateway-429"
+    server.state.steer = {"error": "gateway-429"}
     assert failure(vendor, call) == (
         "DeepSeek: daily AI budget of 1000 tokens used; resets at 00:00 UTC"
     )
@@ -217,18 +218,18 @@ def test_the_gateways_own_answer_is_shown_as_it_is_and_not_retried(call, point_a
 def test_an_error_event_in_a_stream_is_one_line(call, point_at, server):
     vendor = VENDORS["qwen"]
     cfg = point_at(vendor)
-    server.state.mode = "error-mid-stream"
+    server.state.steer = {"error_event": True}
     assert failure(vendor, call, model=cfg.model) == (
-        "Qwen (Alibaba DashScope) sent an error: upstream overloaded"
+        "Qwen (Alibaba DashScope) sent an error: upstream overloaded; key *** ***"
     )
 
 
 def test_a_working_call_after_a_failure_is_unaffected(point_at, server):
     vendor = VENDORS["deepseek"]
     cfg = point_at(vendor)
-    server.state.mode = "500"
+    server.state.steer = {"error": "500"}
     failure(vendor, model=cfg.model)
-    server.state.mode = None
+    server.state.steer = {}
     assert PROVIDERS["deepseek"](model_id=cfg.model).invoke("ok").content == f"{cfg.model}: ko"
 
 

@@ -11,7 +11,8 @@ import textwrap
 
 import pytest
 
-from .openai_server import answer_for
+from fake_openai import answer_for
+
 from .shell import run_report
 
 GOOD_KEY = "k3y-deepseek-good-0a1b2c3d"

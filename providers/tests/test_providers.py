@@ -11,8 +11,9 @@ from aihub_providers.errors import ProviderError
 from aihub_providers.providers import PROVIDERS
 from aihub_providers.vendors import VENDORS, VENDORS_LIST
 
+from fake_openai import answer_for
+
 from .conftest import key_for
-from .openai_server import answer_for
 
 vendor_ids = pytest.mark.parametrize("vendor", VENDORS_LIST, ids=lambda v: v.id)
 
@@ -158,7 +159,7 @@ def test_a_plain_answer_carries_usage(point_at, server):
 def test_usage_sent_in_every_chunk_is_counted_once(point_at, server):
     """Some vendors send running usage in every chunk: the last one is the total."""
     cfg = point_at(VENDORS["zhipu"])
-    server.state.mode = "usage-every-chunk"
+    server.state.steer = {"usage": "every"}
     chunks = list(make(VENDORS["zhipu"], cfg.model).stream("a b c"))
     whole = chunks[0]
     for chunk in chunks[1:]:

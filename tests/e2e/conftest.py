@@ -18,6 +18,9 @@ TEST_SETTINGS = {
     # A vendor key, and the vendor's base URL at the test upstream (compose.e2e.yml).
     "DEEPSEEK_API_KEY": "sk-e2e-test-key-not-a-real-one",
     "DEEPSEEK_BASE_URL": "http://vendor-upstream:11434/v1",
+    # The Ollama stand-ins' random models never stop on their own (they cut at 32 tokens
+    # unless asked for more): the gateway's answer cap asks for as much as they give.
+    "AI_DEFAULT_MAX_TOKENS": "32",
 }
 
 

@@ -5,7 +5,7 @@
 
 Starts the real parts on loopback, each in its own process: PostgreSQL (a throwaway
 database on the server of AIHUB_TEST_DATABASE_URL), JupyterHub, the test vendor
-(upstream.py) and `python -m aihub.gateway`'s main(). Then one client sends the same
+(tests/fake_openai.py) and `python -m aihub.gateway`'s main(). Then one client sends the same
 requests alternately straight to the vendor and through the gateway (alternating, so
 both see the same machine noise), one at a time over kept-alive connections:
 
@@ -101,7 +101,7 @@ def main() -> int:
         print(f"bench_latency: {error}", file=sys.stderr)
         return 2
     workdir = Path(tempfile.mkdtemp(prefix="aihub-gw-bench-"))
-    vendor = subprocess.Popen([sys.executable, str(Path(__file__).with_name("upstream.py"))],
+    vendor = subprocess.Popen([sys.executable, str(Path(__file__).parents[1] / "fake_openai.py")],
                               stdout=subprocess.PIPE, text=True)
     upstream = SimpleNamespace(url=vendor.stdout.readline().strip())
     hub = Hub(workdir)

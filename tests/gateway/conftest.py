@@ -5,7 +5,7 @@
   and drops it at the end. Without the variable every test fails, saying so.
 - JupyterHub: `jupyterhub` from this venv on loopback (hub_config.py), with users and
   tokens made through its REST API, and real server tokens from its spawner.
-- The vendor: upstream.py on loopback.
+- The vendor: tests/fake_openai.py on loopback.
 - The gateway: aihub.gateway.app.Gateway in a thread with its own event loop, built
   from aihub.settings exactly as `python -m aihub.gateway` builds it; or the real
   command in a subprocess (`GatewayProcess`) where a test must kill it.
@@ -39,7 +39,7 @@ from aihub.gateway.config import config_from_settings
 from aihub.secrets import GENERATORS
 from aihub.settings import SETTINGS, load
 
-from .upstream import Upstream
+from fake_openai import FakeOpenAI
 
 # hypothesis keeps caches in ./.hypothesis unless told otherwise: not in the repository.
 set_hypothesis_home_dir(tempfile.mkdtemp(prefix="aihub-hypothesis-"))
@@ -93,6 +93,15 @@ class Database:
         conn.close()
         return result
 
+    def settled_rows(self, username: str, timeout: float = 10.0) -> list[dict]:
+        """The user's rows once none is running: a row is completed just after its answer."""
+        deadline = time.monotonic() + timeout
+        while True:
+            rows = self.rows(username)
+            if not any(r["status"] == "started" for r in rows) or time.monotonic() > deadline:
+                return rows
+            time.sleep(0.05)
+
 
 class DatabaseSetupError(Exception):
     pass
@@ -141,8 +150,8 @@ def database() -> Database:
 
 
 @pytest.fixture(scope="session")
-def upstream() -> Upstream:
-    server = Upstream().start()
+def upstream() -> FakeOpenAI:
+    server = FakeOpenAI(["echo-1", "echo-2"]).start()
     yield server
     server.stop()
 
@@ -251,7 +260,7 @@ def student(hub):
 # -- the gateway ----------------------------------------------------------------------
 
 
-def settings_env(database: Database, upstream: Upstream, **overrides: str) -> dict[str, str]:
+def settings_env(database: Database, upstream: FakeOpenAI, **overrides: str) -> dict[str, str]:
     env = {
         "DEEPSEEK_API_KEY": DEEPSEEK_KEY,
         "DEEPSEEK_BASE_URL": f"{upstream.url}/v1",
@@ -331,7 +340,7 @@ def start_gateway(make_config):
 class GatewayProcess:
     """`python -m aihub.gateway`'s main(), for real, in its own process."""
 
-    def __init__(self, database: Database, upstream: Upstream, hub: Hub, workdir: Path, **overrides: str):
+    def __init__(self, database: Database, upstream: FakeOpenAI, hub: Hub, workdir: Path, **overrides: str):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         secrets_dir = workdir / "secrets"

@@ -73,7 +73,7 @@ def test_the_token_a_spawned_server_gets_works_and_is_charged_to_its_user(gatewa
         # the vendor saw the admin's key, never the student's token
         last = [r for r in upstream.state.requests if r.path.endswith("/chat/completions")][-1]
         assert last.authorization == f"Bearer {DEEPSEEK_KEY}"
-        [row] = database.rows("spawned")
+        [row] = database.settled_rows("spawned")
         assert (row["status"], row["total_tokens"], row["estimated"]) == ("ok", 3 + 4, False)
     finally:
         hub.stop_server("spawned")

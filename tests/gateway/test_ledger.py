@@ -106,6 +106,7 @@ def test_a_crashed_gateway_leaves_no_started_rows_after_a_restart(start_gateway_
         next(chunks)
         [row] = database.rows(alice.name)
         assert row["status"] == "started" and row["prompt_tokens"] > 0  # on record from the start
+        assert row["reserved_tokens"] == 4096  # its answer's cap (AI_DEFAULT_MAX_TOKENS), held meanwhile
         first.kill()
     assert database.rows(alice.name)[0]["status"] == "started"
 
@@ -116,6 +117,7 @@ def test_a_crashed_gateway_leaves_no_started_rows_after_a_restart(start_gateway_
         [row] = database.rows(alice.name)
         assert (row["status"], row["error"]) == ("interrupted", "the gateway stopped before this request ended")
         assert row["finished_at"] is not None and row["total_tokens"] == row["prompt_tokens"] > 0
+        assert row["reserved_tokens"] == 0  # the dead request's reservation is released
         assert database.query("SELECT count(*) FROM ai_usage WHERE status = 'started'") == [(0,)]
     finally:
         second.stop()

@@ -21,7 +21,8 @@ import ollama
 import pytest
 
 from aihub.gateway.metering import Meter
-from aihub.gateway.ollama_api import LineStream
+from aihub.gateway.errors import GatewayError
+from aihub.gateway.ollama_api import LineStream, answer_cap_of
 
 from .conftest import GatewayThread
 
@@ -226,3 +227,26 @@ def test_an_error_line_is_scrubbed_and_kept():
     stream = LineStream(Meter(1), clean=lambda text: text.replace("sk-secret", "***"))
     assert stream.feed(b'{"error":"failed with sk-secret"}\n') == b'{"error": "failed with ***"}\n'
     assert stream.error == "failed with ***"
+
+
+@pytest.mark.parametrize("options, cap, sent", [
+    (None, 64, 64),                       # no length: the gateway's default, sent to Ollama
+    ({"num_predict": -1}, 64, 64),        # Ollama's "no limit" is no cap: the default too
+    ({"num_predict": 10}, 10, None),      # the client's own cap, body unchanged
+    ({"num_predict": 500, "seed": 1}, 500, None),
+])
+def test_an_answer_reserves_its_num_predict_or_the_default(options, cap, sent):
+    body = {"model": MODEL, "prompt": "hi", **({"options": options} if options is not None else {})}
+    found, changed = answer_cap_of(body, 64)
+    assert found == cap
+    if sent is None:
+        assert changed is None
+    else:
+        assert changed["options"]["num_predict"] == sent and changed["prompt"] == "hi"
+
+
+@pytest.mark.parametrize("options", [{"num_predict": 0}, {"num_predict": "10"}, {"num_predict": True}, [1]])
+def test_a_bad_num_predict_is_a_clear_400(options):
+    with pytest.raises(GatewayError) as caught:
+        answer_cap_of({"model": MODEL, "options": options}, 64)
+    assert caught.value.status == 400 and "options" in str(caught.value)

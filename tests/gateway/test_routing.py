@@ -35,7 +35,7 @@ def test_chat_reaches_the_vendor_with_its_key(gateway, upstream, student, databa
     call = last_call(upstream, "/chat/completions")
     assert (call.path, call.authorization) == (vendor_path, f"Bearer {key}")
     assert call.body["model"] == vendor_model  # the provider prefix is the gateway's, not the vendor's
-    [row] = database.rows(alice.name)
+    [row] = database.settled_rows(alice.name)
     assert (row["provider"], row["model"]) == (model.split(":")[0] if ":" in model else path.split("/")[1],
                                                vendor_model)
     assert (row["prompt_tokens"], row["completion_tokens"], row["total_tokens"]) == (3, 4, 7)
@@ -43,11 +43,12 @@ def test_chat_reaches_the_vendor_with_its_key(gateway, upstream, student, databa
 
 def test_a_plain_request_goes_to_the_vendor_unchanged(gateway, upstream, student):
     """No re-encoding when nothing must change: the vendor gets the client's bytes."""
-    raw = b'{"model":"echo-1",  "messages":[{"role":"user","content":"caf\\u00e9 \xc3\xa9"}], "temperature": 0.5}'
+    raw = (b'{"model":"echo-1",  "messages":[{"role":"user","content":"caf\\u00e9 \xc3\xa9"}], "temperature": 0.5,'
+           b' "max_tokens": 9}')
     response = httpx.post(f"{gateway.url}/deepseek/v1/chat/completions", headers=student().headers, content=raw)
     assert response.status_code == 200, response.text
     assert last_call(upstream, "/chat/completions").body == {
-        "model": "echo-1", "messages": [{"role": "user", "content": "café é"}], "temperature": 0.5}
+        "model": "echo-1", "messages": [{"role": "user", "content": "café é"}], "temperature": 0.5, "max_tokens": 9}
 
 
 @pytest.mark.parametrize("path, model", [("/deepseek/v1/embeddings", "echo-1"),
@@ -59,7 +60,7 @@ def test_embeddings(gateway, student, database, path, model):
                           json={"model": model, "input": ["a b c", "hello"]})
     assert response.status_code == 200, response.text
     assert [d["embedding"] for d in response.json()["data"]] == [[5.0, 3.0, 97.0], [5.0, 1.0, 104.0]]
-    [row] = database.rows(alice.name)
+    [row] = database.settled_rows(alice.name)
     assert (row["endpoint"], row["prompt_tokens"], row["completion_tokens"], row["total_tokens"],
             row["estimated"]) == ("embeddings", 4, 0, 4, False)
 
@@ -130,13 +131,13 @@ def test_health(gateway):
 @pytest.mark.parametrize("vendor_status, status, code, words", [
     (401, 502, "upstream_key_rejected", ["DeepSeek refused the hub's API key", "DEEPSEEK_API_KEY"]),
     (403, 502, "upstream_key_rejected", ["DEEPSEEK_API_KEY"]),
-    (429, 429, "test_429", ["rate-limiting", "failed with 429"]),
-    (500, 500, "test_500", ["DeepSeek failed (HTTP 500)", "try again later"]),
-    (400, 400, "test_400", ["failed with 400"]),
+    (429, 429, "rate_limit_exceeded", ["rate-limiting", "upgrade your plan"]),
+    (500, 500, "server_error", ["DeepSeek failed (HTTP 500)", "try again later"]),
+    (400, 400, "invalid_parameter", ["Invalid parameter for key ***"]),
 ])
 def test_vendor_errors_are_scrubbed_and_explained(gateway, student, database, vendor_status, status, code, words):
     alice = student()
-    body = {**chat("echo-1"), "x_test": {"status": vendor_status}}
+    body = {**chat("echo-1"), "x_test": {"error": str(vendor_status)}}
     response = httpx.post(f"{gateway.url}/deepseek/v1/chat/completions", headers=alice.headers, json=body)
     assert response.status_code == status
     text = response.text
@@ -146,7 +147,7 @@ def test_vendor_errors_are_scrubbed_and_explained(gateway, student, database, ve
     for word in words:
         assert word in message
     assert response.json()["error"]["code"] == code
-    [row] = database.rows(alice.name)
+    [row] = database.settled_rows(alice.name)
     assert (row["status"], row["http_status"], row["total_tokens"]) == ("error", status, 0)
     assert DEEPSEEK_KEY not in (row["error"] or "")
 
@@ -166,7 +167,7 @@ def test_an_unreachable_vendor_is_502_naming_the_setting(start_gateway, student,
     response = httpx.post(f"{gateway.url}/deepseek/v1/chat/completions", headers=alice.headers, json=chat("echo-1"))
     assert response.status_code == 502
     assert "DEEPSEEK_BASE_URL" in response.json()["error"]["message"]
-    [row] = database.rows(alice.name)
+    [row] = database.settled_rows(alice.name)
     assert (row["status"], row["total_tokens"]) == ("error", 0)
 
 
@@ -178,7 +179,7 @@ def test_a_vendor_that_refuses_stream_options_still_streams(gateway, upstream, s
     assert "data: [DONE]" in response.text
     calls = [r for r in upstream.state.requests if r.body and r.body.get("x_test") == body["x_test"]]
     assert ["stream_options" in c.body for c in calls[-2:]] == [True, False]
-    [row] = database.rows(alice.name)
+    [row] = database.settled_rows(alice.name)
     assert (row["status"], row["estimated"], row["completion_tokens"]) == ("ok", True, 6)  # 21 characters / 4, rounded up
 
 
@@ -189,6 +190,22 @@ def test_a_silent_vendor_times_out_with_504(start_gateway, student, database):
                           json={**chat("echo-1"), "x_test": {"stall": True}}, timeout=30)
     assert response.status_code == 504
     assert "did not answer within 1 s" in response.json()["error"]["message"]
-    [row] = database.rows(alice.name)
+    [row] = database.settled_rows(alice.name)
     assert (row["status"], row["http_status"], row["estimated"]) == ("timeout", 504, True)
     assert row["prompt_tokens"] == row["total_tokens"] > 0  # the prompt was sent: its estimate counts
+
+
+@pytest.mark.parametrize("steer, words", [({"not_json": True}, "not valid JSON (HTTP 200, application/json)"),
+                                          ({"cut_short": True}, "broke off the connection before a whole answer")])
+def test_a_vendor_answering_garbage_is_a_bad_answer_not_an_unreachable_vendor(gateway, student, database,
+                                                                               steer, words):
+    alice = student()
+    response = httpx.post(f"{gateway.url}/deepseek/v1/chat/completions", headers=alice.headers,
+                          json={**chat("echo-1"), "x_test": steer})
+    assert response.status_code == 502
+    error = response.json()["error"]
+    assert error["code"] == "bad_upstream_response" and words in error["message"]
+    assert error["message"].startswith("DeepSeek ")
+    assert "reach" not in error["message"] and "DEEPSEEK_BASE_URL" not in error["message"]
+    [row] = database.settled_rows(alice.name)
+    assert (row["status"], row["http_status"], row["error"]) == ("error", 502, error["message"])

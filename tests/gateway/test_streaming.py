@@ -39,7 +39,7 @@ def test_events_pass_unchanged_and_the_usage_chunk_is_stripped(gateway, upstream
     # ...although the gateway asked for it, to meter the stream.
     sent = [r for r in upstream.state.requests if r.body and r.body.get("stream")][-2]
     assert sent.body["stream_options"] == {"include_usage": True}
-    [row] = database.rows(alice.name)
+    [row] = database.settled_rows(alice.name)
     assert (row["status"], row["prompt_tokens"], row["completion_tokens"], row["total_tokens"],
             row["estimated"], row["stream"]) == ("ok", 9, 10, 19, False, True)
     assert 0 <= row["ttft_ms"] <= row["latency_ms"]
@@ -53,7 +53,7 @@ def test_the_usage_chunk_is_kept_when_the_client_asked(gateway, upstream, studen
     assert response.content == direct(upstream, asked)
     last = events(response.content)[-1]
     assert last["choices"] == [] and last["usage"]["total_tokens"] == 19
-    assert database.rows(alice.name)[0]["total_tokens"] == 19
+    assert database.settled_rows(alice.name)[0]["total_tokens"] == 19
 
 
 def test_each_event_is_sent_on_as_soon_as_it_arrives(gateway, student):
@@ -76,7 +76,7 @@ def test_usage_in_every_chunk_keeps_the_last(gateway, student, database):
     response = httpx.post(f"{gateway.url}/deepseek/v1/chat/completions", headers=alice.headers,
                           json=body(x_test={"usage": "every"}))
     assert response.status_code == 200
-    [row] = database.rows(alice.name)
+    [row] = database.settled_rows(alice.name)
     assert (row["prompt_tokens"], row["completion_tokens"], row["estimated"]) == (9, 10, False)
 
 
@@ -84,7 +84,7 @@ def test_no_usage_from_the_vendor_means_an_estimate(gateway, student, database):
     alice = student()
     httpx.post(f"{gateway.url}/deepseek/v1/chat/completions", headers=alice.headers,
                json=body(x_test={"usage": "none"}))
-    [row] = database.rows(alice.name)
+    [row] = database.settled_rows(alice.name)
     prompt = 4 + math.ceil(len(TEXT) / 4)  # message overhead + ~4 characters per token
     assert (row["prompt_tokens"], row["completion_tokens"], row["estimated"]) == (
         prompt, math.ceil(len(ANSWER) / 4), True)
@@ -96,8 +96,8 @@ def test_a_vendors_error_event_is_scrubbed(gateway, student, database):
                           json=body(x_test={"error_event": True}))
     assert DEEPSEEK_KEY not in response.text
     error = [e for e in events(response.content) if "error" in e][0]["error"]
-    assert error["message"].startswith("overloaded; key ***")
-    [row] = database.rows(alice.name)
+    assert error["message"].startswith("upstream overloaded; key ***")
+    [row] = database.settled_rows(alice.name)
     assert row["status"] == "error" and row["completion_tokens"] == 1  # "echo" so far
 
 
@@ -144,7 +144,7 @@ def test_a_vendor_that_stalls_mid_stream_is_cut_off(start_gateway, student, data
     assert response.status_code == 200
     error = [e for e in events(response.content) if "error" in e][0]["error"]
     assert error["code"] == "upstream_timeout" and "cut short" in error["message"]
-    [row] = database.rows(alice.name)
+    [row] = database.settled_rows(alice.name)
     assert (row["status"], row["completion_tokens"], row["estimated"]) == ("timeout", 2, True)
 
 

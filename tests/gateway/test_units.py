@@ -1,6 +1,8 @@
 """The gateway's pure parts, without servers: stream splitting, metering, bodies, routing."""
 
+import asyncio
 import json
+import logging
 
 import pytest
 from hypothesis import given, settings
@@ -8,8 +10,11 @@ from hypothesis import strategies as st
 
 from aihub.gateway.config import config_from_settings, routable_upstreams
 from aihub.gateway.errors import GatewayError
-from aihub.gateway.metering import Meter, chat_prompt_tokens, text_tokens
+from aihub.gateway.ledger import not_text, storable
+from aihub.gateway.logs import HideSecrets
+from aihub.gateway.metering import Meter, answer_cap, chat_prompt_tokens, text_tokens
 from aihub.gateway.payloads import CHAT, EMBEDDINGS, prepare
+from aihub.gateway.quotas import Quotas
 from aihub.gateway.sse import EventStream
 from aihub.settings import load
 
@@ -104,20 +109,20 @@ CONFIG = config_from_settings(SETTINGS, {"POSTGRES_PASSWORD": "p" * 8, "GATEWAY_
 
 def ready(body, endpoint=CHAT, provider="deepseek"):
     raw = json.dumps(body).encode()
-    return raw, prepare(raw, endpoint, provider, CONFIG.upstreams, CONFIG.unconfigured)
+    return raw, prepare(raw, endpoint, provider, CONFIG.upstreams, CONFIG.unconfigured, 4096)
 
 
 def test_a_body_needing_no_change_is_the_clients_bytes():
-    raw, request = ready({"model": "m", "messages": [{"role": "user", "content": "x"}]})
+    raw, request = ready({"model": "m", "messages": [{"role": "user", "content": "x"}], "max_tokens": 5})
     assert request.body is raw and not request.stream
 
 
 def test_a_stream_asks_for_usage_keeping_the_clients_options():
-    _, request = ready({"model": "m", "stream": True, "stream_options": {"other": 1},
+    _, request = ready({"model": "m", "stream": True, "stream_options": {"other": 1}, "max_tokens": 5,
                         "messages": [{"role": "user", "content": "x"}]})
     assert json.loads(request.body)["stream_options"] == {"other": 1, "include_usage": True}
     assert not request.client_wants_usage and request.injected_stream_options
-    raw, asked = ready({"model": "m", "stream": True, "stream_options": {"include_usage": True},
+    raw, asked = ready({"model": "m", "stream": True, "stream_options": {"include_usage": True}, "max_tokens": 5,
                         "messages": [{"role": "user", "content": "x"}]})
     assert asked.body is raw and asked.client_wants_usage
 
@@ -135,7 +140,7 @@ def test_embeddings_estimate_their_input():
 
 def test_a_lone_surrogate_is_re_encoded_safely():
     raw = b'{"model": "deepseek:m", "messages": [{"role": "user", "content": "\\ud800"}]}'
-    request = prepare(raw, CHAT, None, CONFIG.upstreams, CONFIG.unconfigured)
+    request = prepare(raw, CHAT, None, CONFIG.upstreams, CONFIG.unconfigured, 4096)
     assert b"\\ud800" in request.body
 
 
@@ -159,3 +164,89 @@ def test_the_config_never_shows_its_secrets():
 def test_errors_are_one_line_of_openai_json():
     error = GatewayError(429, "too\nmany", "x")
     assert json.loads(error.body()) == {"error": {"message": "too many", "type": "rate_limit_error", "code": "x"}}
+
+
+# -- reservations --
+
+
+@pytest.mark.parametrize("limits, choices, expected", [
+    ([None, None], None, (4096, True)),  # none named: the default, which the gateway then sends
+    ([7, None], None, (7, False)),
+    ([None, 9], 1, (9, False)),
+    ([7, 9], None, (9, False)),  # both: the larger, whichever the vendor reads
+    ([7, None], 3, (21, False)),  # n answers
+    ([None, None], 2, (8192, True)),
+    ([2**40, None], 2**40, (2**31 - 1, False)),  # the ledger's integer column
+    ([7, None], True, (7, False)),  # n: true is not a number
+])
+def test_the_answer_cap(limits, choices, expected):
+    assert answer_cap(limits, choices, 4096) == expected
+
+
+@pytest.mark.parametrize("limit", [0, -1, 1.5, True, "10", [1]])
+def test_an_answer_cap_that_is_not_a_count_is_refused(limit):
+    with pytest.raises(ValueError):
+        answer_cap([limit, None], None, 4096)
+
+
+def test_the_reservation_and_what_goes_beyond_it():
+    meter = Meter(prompt_estimate=10, completion_cap=100)
+    assert (meter.reservation, meter.tokens_beyond_reservation) == (110, 0)
+    meter.saw_usage({"prompt_tokens": 30, "completion_tokens": 100, "total_tokens": 130})
+    assert meter.tokens_beyond_reservation == 20  # a prompt larger than its estimate
+
+
+def test_a_request_naming_no_cap_gets_the_default_in_the_vendors_own_field():
+    settings = load({"OPENAI_API_KEY": "sk-x-123456", "DEEPSEEK_API_KEY": "sk-y-123456"})
+    config = config_from_settings(settings, {"POSTGRES_PASSWORD": "p" * 8, "GATEWAY_API_TOKEN": "t" * 8})
+    raw = json.dumps({"model": "m", "messages": [{"role": "user", "content": "x"}]}).encode()
+    for provider, field in (("openai", "max_completion_tokens"), ("deepseek", "max_tokens")):
+        request = prepare(raw, CHAT, provider, config.upstreams, config.unconfigured, 300)
+        assert json.loads(request.body)[field] == 300 and request.completion_cap == 300
+    embedding = prepare(b'{"model": "m", "input": "abcd"}', EMBEDDINGS, "deepseek", config.upstreams,
+                        config.unconfigured, 300)
+    assert (embedding.completion_cap, b"max_tokens" in embedding.body) == (0, False)
+
+
+def test_a_model_id_that_is_not_text_is_refused_naming_it():
+    raw = b'{"model": "m\\ud800", "messages": [{"role": "user", "content": "x"}]}'
+    with pytest.raises(GatewayError) as refused:
+        prepare(raw, CHAT, "deepseek", CONFIG.upstreams, CONFIG.unconfigured, 300)
+    assert refused.value.status == 400 and '"m\\ud800"' in refused.value.message
+
+
+def test_tool_calls_of_any_shape_are_estimated_without_failing():
+    for calls in (5, 1.5, True, "abc", {"a": 1}, [1, {"function": {"arguments": "abcd"}}]):
+        assert chat_prompt_tokens([{"role": "assistant", "tool_calls": calls}]) >= 4
+
+
+def test_text_the_ledger_stores():
+    assert not_text("echo-1 你好") is None
+    assert "NUL" in not_text("a\x00b") and "surrogate" in not_text("a\ud800")
+    assert storable("a\x00b\udfffc") == "a\ufffdb\ufffdc" and storable(None) is None
+
+
+def test_error_bodies_survive_a_vendors_lone_surrogate():
+    body = GatewayError(400, "bad \ud800 thing", "x").body()
+    assert json.loads(body)["error"]["message"] == "bad \ud800 thing"
+
+
+def test_log_records_lose_quoted_header_values_and_secrets():
+    hiding = HideSecrets()
+    hiding.secrets.add("s3cret-value")
+    record = logging.LogRecord("tornado.general", logging.INFO, __file__, 1, "Malformed HTTP message from %s: %s",
+                               ("1.2.3.4", "Invalid header value 'plainhex0123\\x00'"), None)
+    assert hiding.filter(record) and record.getMessage() == (
+        "Malformed HTTP message from 1.2.3.4: Invalid header value (value hidden)")
+    record = logging.LogRecord("aihub.gateway", logging.INFO, __file__, 1, "key s3cret-value, Bearer abc", (), None)
+    hiding.filter(record)
+    assert record.getMessage() == "key ***, ***"
+
+
+def test_admission_refuses_a_user_name_the_ledger_cannot_store_before_touching_it():
+    _, request = ready({"model": "m", "messages": [{"role": "user", "content": "x"}]})
+    quotas = Quotas(ledger=None, daily_budget=0, max_concurrent=0)  # never reached
+    with pytest.raises(GatewayError) as refused:
+        asyncio.run(quotas.admit("li\ud800", request, Meter(1, 1)))
+    assert (refused.value.status, refused.value.code) == (400, "invalid_user")
+    assert '"li\\ud800"' in refused.value.message

@@ -37,6 +37,7 @@ def test_defaults_load_from_an_empty_environment():
         "ai_key_mode": "gateway",
         "ai_daily_token_budget": 200000,
         "ai_max_concurrent_requests": 4,
+        "ai_default_max_tokens": 4096,
         "ai_request_timeout": 120,
         "ai_max_request_size": 2 * MiB,
         "ai_default_model": "ollama:qwen2.5:0.5b",

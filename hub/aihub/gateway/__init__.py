@@ -12,16 +12,18 @@ One concern per module:
 
     config      settings + secrets -> GatewayConfig (which vendors are routable, limits)
     errors      the OpenAI-format JSON error a student sees; scrubbing of secrets
+    logs        the log filter that keeps tokens and keys out of every log line
     auth        the student's token -> user name, through the hub (HubAuth)
     payloads    validating a client's JSON body; the prompt's token estimate
-    metering    token usage: from the vendor's answer, else an estimate
+    metering    token usage: from the vendor's answer, else an estimate; answer caps
     sse         splitting a vendor's event stream, stripping the usage-only chunk
     upstream    the one pooled HTTP client to vendors; vendor errors -> our errors
     proxy       one request's way to the vendor and back, and the outcome it leaves
     models      GET /v1/models: every routable model, cached
     db, schema  the asyncpg pool and the versioned migrations (ai_* tables, views)
     ledger      a row per request: written at the start, completed at the end
-    quotas      daily budgets and per-user concurrency, decided before forwarding
+    quotas      daily budgets (reserving each answer's cap) and per-user concurrency:
+                admit() before forwarding, settle() at the end
     api         the OpenAI-compatible HTTP handlers
     ollama_api  Ollama's own API (/ollama/api/chat, ...) on api's path, NDJSON streams
     admin       the admins' page, CSV export and budget form (HubOAuth)

@@ -160,12 +160,14 @@ class Proxy(Authenticated):
     def initialize(self, gateway: "Gateway", endpoint: str = payloads.CHAT) -> None:
         super().initialize(gateway)
         self.endpoint = endpoint
-
-    async def prepare(self) -> None:
+        # Set here, not in prepare(): for a method it does not serve (TRACE, a lowercase
+        # post) tornado answers 405 without prepare(), yet still calls on_connection_close.
         self.body = bytearray()
         self.too_large = False
         self.client_gone = False
         self.forwarding: Optional[asyncio.Future] = None
+
+    async def prepare(self) -> None:
         limit = self.gateway.config.max_request_size
         connection = self.request.connection
         connection.set_max_body_size(limit + DRAIN_LIMIT)
@@ -197,7 +199,7 @@ class Proxy(Authenticated):
         except GatewayError as error:
             return self.send_error_json(error)
         self.body = bytearray()
-        meter = Meter(request.prompt_estimate)
+        meter = Meter(request.prompt_estimate, request.completion_cap)
         try:
             row_id = await gateway.quotas.admit(self.username, request, meter)
         except GatewayError as error:
@@ -225,12 +227,7 @@ class Proxy(Authenticated):
             self.forwarding = None
             if outcome is None:
                 outcome = exchange.outcome("interrupted", None, "used", "the gateway stopped")
-            try:
-                await gateway.ledger.finish(row_id, outcome)
-            except Exception as error:  # the row stays 'started'; the sweeper marks it later
-                log.error("could not complete ledger row %d: %s", row_id, type(error).__name__)
-            finally:
-                gateway.quotas.release(self.username, meter)  # never leak a concurrency slot
+            await gateway.quotas.settle(self.username, row_id, meter, outcome)
             log.info("%s %s:%s %s %s tokens=%d%s %d ms", self.username, request.upstream.id, request.model,
                      outcome.status, outcome.http_status, outcome.total_tokens,
                      " (estimated)" if outcome.estimated else "", outcome.latency_ms or 0)
@@ -242,7 +239,8 @@ class Proxy(Authenticated):
     def parse(self, provider: Optional[str]) -> payloads.ProxyRequest:
         """The client's body, checked and routed; GatewayError for a client's mistake."""
         config = self.gateway.config
-        return payloads.prepare(bytes(self.body), self.endpoint, provider, config.upstreams, config.unconfigured)
+        return payloads.prepare(bytes(self.body), self.endpoint, provider, config.upstreams, config.unconfigured,
+                                config.default_max_tokens)
 
     def on_connection_close(self) -> None:
         # The client hung up: stop waiting on the vendor now, not at its next token.

@@ -26,6 +26,7 @@ from . import admin, api, db, ollama_api
 from .auth import make_hub_auth
 from .config import PORT, SERVICE_PREFIX, GatewayConfig
 from .ledger import Ledger
+from .logs import hide_secrets
 from .models import ModelCatalog
 from .payloads import CHAT, EMBEDDINGS
 from .quotas import Quotas
@@ -97,6 +98,7 @@ class Gateway:
         )
 
     async def start(self, address: str = "0.0.0.0", port: int = PORT, *, db_wait: float = 60.0) -> int:
+        hide_secrets(self.config.secrets)  # before the first request can be logged
         self.pool = await db.connect(self.config.database, wait=db_wait)
         await db.migrate(self.pool)
         self.ledger = Ledger(self.pool, self.config.database)

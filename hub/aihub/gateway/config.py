@@ -50,6 +50,7 @@ class GatewayConfig:
     unconfigured: dict[str, str]  # provider id -> the .env variable still missing
     daily_token_budget: int  # default per user per UTC day; 0 = no limit
     max_concurrent_requests: int  # per user; 0 = no limit
+    default_max_tokens: int  # the answer cap of a request that names none
     request_timeout: float  # seconds the gateway waits on a vendor (per read)
     max_request_size: int  # bytes of a client's request body
     database: dict  # asyncpg connect() keyword arguments
@@ -90,6 +91,7 @@ def config_from_settings(settings: SimpleNamespace, secrets: Mapping[str, str], 
         unconfigured=unconfigured,
         daily_token_budget=settings.ai_daily_token_budget,
         max_concurrent_requests=settings.ai_max_concurrent_requests,
+        default_max_tokens=settings.ai_default_max_tokens,
         # A zero timeout would make every call fail at once; one second is the floor.
         request_timeout=float(max(1, settings.ai_request_timeout)),
         max_request_size=settings.ai_max_request_size,

@@ -58,7 +58,8 @@ class GatewayError(Exception):
 def error_body(message: str, type: str, code: Optional[str]) -> bytes:
     """The JSON error as one line of bytes."""
     payload = {"error": {"message": message, "type": type, "code": code}}
-    return json.dumps(payload, ensure_ascii=False).encode()
+    # backslashreplace: a lone surrogate a vendor sent becomes its JSON escape (\ud800).
+    return json.dumps(payload, ensure_ascii=False).encode("utf-8", "backslashreplace")
 
 
 def clean(text: object, secrets: Iterable[str] = (), limit: int = 300) -> str:

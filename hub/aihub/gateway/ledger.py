@@ -1,8 +1,9 @@
 """The usage ledger: one row in ai_usage per request, from its first moment to its end.
 
 A row is inserted when a request is admitted (status 'started', with the prompt's
-estimated tokens) and completed when it ends (tokens, status, latency). Nothing is
-written while tokens stream: the hot path costs one statement before and one after.
+estimated tokens, and its answer's cap in reserved_tokens) and completed when it ends
+(tokens, status, latency; reserved_tokens back to 0). Nothing is written while tokens
+stream: the hot path costs one statement before and one after.
 
     started               running now
     ok                    the vendor answered
@@ -37,21 +38,22 @@ SWEEP_EVERY = 60.0  # seconds
 FINISH_ATTEMPTS = 3  # a completed row is worth a few retries if the database blinks
 
 # One statement decides and records: the user's budget (an override, else the default),
-# the tokens of their rows today (UTC), and, if under budget, the new 'started' row.
-# $8: tokens the user's requests in flight have used beyond their rows' estimates.
+# the tokens of their rows today (UTC), running requests' reservations included, and, if
+# under budget, the new 'started' row holding its own reservation ($6 prompt, $10 answer).
+# $8: tokens the user's requests in flight have used beyond their reservations.
 ADMIT = """
 WITH budget AS (
     SELECT coalesce((SELECT daily_tokens FROM ai_budget_overrides WHERE username = $1),
                     $7::bigint) AS daily
 ), used AS (
-    SELECT coalesce(sum(total_tokens), 0)::bigint AS tokens
+    SELECT coalesce(sum(total_tokens + reserved_tokens), 0)::bigint AS tokens
     FROM ai_usage
     WHERE username = $1
       AND started_at >= date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'
 ), admitted AS (
     INSERT INTO ai_usage (username, provider, model, endpoint, stream,
-                          prompt_tokens, total_tokens, estimated, status, instance_id)
-    SELECT $1, $2, $3, $4, $5, $6, $6, true, 'started', $9
+                          prompt_tokens, total_tokens, reserved_tokens, estimated, status, instance_id)
+    SELECT $1, $2, $3, $4, $5, $6, $6, $10, true, 'started', $9
     FROM budget, used
     WHERE budget.daily = 0 OR used.tokens + $8 < budget.daily
     RETURNING id
@@ -70,13 +72,13 @@ FINISH = """
 UPDATE ai_usage
 SET prompt_tokens = $2, completion_tokens = $3, total_tokens = $4, estimated = $5,
     status = $6, http_status = $7, latency_ms = $8, ttft_ms = $9, error = $10,
-    finished_at = now()
+    reserved_tokens = 0, finished_at = now()
 WHERE id = $1
 """
 
 SWEEP = """
 UPDATE ai_usage
-SET status = 'interrupted', finished_at = now(),
+SET status = 'interrupted', finished_at = now(), reserved_tokens = 0,
     latency_ms = least(extract(epoch FROM now() - started_at) * 1000, 2147483647)::integer,
     error = 'the gateway stopped before this request ended'
 WHERE status = 'started'
@@ -86,6 +88,24 @@ WHERE status = 'started'
         AND classid::bigint = $1
         AND database = (SELECT oid FROM pg_database WHERE datname = current_database()))
 """
+
+
+def not_text(value: str) -> Optional[str]:
+    """Why PostgreSQL cannot store `value` as text (a NUL, a lone surrogate), or None."""
+    if "\x00" in value:
+        return "it holds a NUL character"
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return "it holds a lone surrogate, which is not UTF-8 text"
+    return None
+
+
+def storable(text: Optional[str]) -> Optional[str]:
+    """Free text (an error message) made storable: NULs and lone surrogates become U+FFFD."""
+    if text is None or not not_text(text):
+        return text
+    return "".join("\ufffd" if c == "\x00" or "\ud800" <= c <= "\udfff" else c for c in text)
 
 
 @dataclass(frozen=True)
@@ -164,22 +184,23 @@ class Ledger:
     # -- the hot path --
 
     async def admit(self, username: str, provider: str, model: str, endpoint: str, stream: bool,
-                    prompt_estimate: int, default_budget: int, in_flight_tokens: int) -> Admission:
+                    prompt_estimate: int, answer_reserved: int, default_budget: int,
+                    in_flight_tokens: int) -> Admission:
         row = await self.pool.fetchrow(
             ADMIT, username, provider, model, endpoint, stream, prompt_estimate,
-            default_budget, in_flight_tokens, self.instance_id,
+            default_budget, in_flight_tokens, self.instance_id, answer_reserved,
         )
         return Admission(row["id"], row["budget"], row["used"])
 
     async def reject(self, username: str, provider: str, model: str, endpoint: str, stream: bool,
                      status: str, message: str) -> None:
         await self.pool.execute(REJECT, username, provider, model, endpoint, stream, status,
-                                message, self.instance_id)
+                                storable(message), self.instance_id)
 
     async def finish(self, row_id: int, outcome: Outcome) -> None:
         args = (row_id, outcome.prompt_tokens, outcome.completion_tokens, outcome.total_tokens,
                 outcome.estimated, outcome.status, outcome.http_status, outcome.latency_ms,
-                outcome.ttft_ms, outcome.error)
+                outcome.ttft_ms, storable(outcome.error))
         for attempt in range(FINISH_ATTEMPTS):
             try:
                 await self.pool.execute(FINISH, *args)

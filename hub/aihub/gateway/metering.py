@@ -13,6 +13,7 @@ other character (Chinese, accents). Rough, but on the safe side for Chinese text
 
 from __future__ import annotations
 
+import json
 import math
 from typing import Any, Optional
 
@@ -42,7 +43,8 @@ def chat_prompt_tokens(messages: list) -> int:
         if not isinstance(message, dict):
             continue
         total += MESSAGE_OVERHEAD + _content_tokens(message.get("content"))
-        for call in message.get("tool_calls") or ():
+        calls = message.get("tool_calls")
+        for call in calls if isinstance(calls, list) else ():  # anything else: the vendor judges it
             function = call.get("function") if isinstance(call, dict) else None
             if isinstance(function, dict) and isinstance(function.get("arguments"), str):
                 total += text_tokens(function["arguments"])
@@ -72,13 +74,34 @@ def _count(value: Any) -> Optional[int]:
     return max(0, min(MAX_TOKENS, int(value)))
 
 
+def answer_cap(limits: list, choices: Any, default: int) -> tuple[int, bool]:
+    """(the most completion tokens a request may use, whether `default` applies).
+
+    limits: the values of the request's length fields (max_tokens, max_completion_tokens,
+    num_predict), None where absent; the largest counts. choices: OpenAI's `n`, each
+    choice an answer of its own. Raises ValueError for a limit that is not 1 or more.
+    """
+    given = [limit for limit in limits if limit is not None]
+    for limit in given:
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+            raise ValueError(f"{json.dumps(limit)} is not a whole number of tokens, 1 or more")
+    cap = max(given) if given else default
+    if isinstance(choices, int) and not isinstance(choices, bool) and choices > 1:
+        cap *= choices
+    return min(cap, MAX_TOKENS), not given
+
+
 class Meter:
-    """What one request used so far; `tokens()` gives the figures for the ledger."""
+    """What one request used so far; `tokens()` gives the figures for the ledger.
 
-    __slots__ = ("prompt_estimate", "completion_estimate", "usage")
+    `reservation` is what admission counts for the request while it runs: its prompt's
+    estimate and its answer's cap. At its end the real usage replaces it."""
 
-    def __init__(self, prompt_estimate: int):
+    __slots__ = ("prompt_estimate", "completion_cap", "completion_estimate", "usage")
+
+    def __init__(self, prompt_estimate: int, completion_cap: int = 0):
         self.prompt_estimate = prompt_estimate
+        self.completion_cap = completion_cap
         self.completion_estimate = 0.0
         self.usage: Optional[dict] = None  # the last usage the vendor reported
 
@@ -114,10 +137,14 @@ class Meter:
                 self.saw_text(delta.get("reasoning_content"))
 
     @property
-    def tokens_beyond_prompt(self) -> int:
-        """Tokens used so far besides the prompt's estimate (which the ledger row already
-        holds while the request runs), for the budget check of the user's next request."""
-        return max(0, self.tokens()[2] - self.prompt_estimate)
+    def reservation(self) -> int:
+        return min(self.prompt_estimate + self.completion_cap, MAX_TOKENS)
+
+    @property
+    def tokens_beyond_reservation(self) -> int:
+        """Tokens used so far beyond the reservation (which the ledger row holds while the
+        request runs): a prompt larger than its estimate, a vendor that ignores the cap."""
+        return max(0, self.tokens()[2] - self.reservation)
 
     def tokens(self, *, answered: bool = True) -> tuple[int, int, int, bool]:
         """(prompt, completion, total, estimated). `answered=False`: the vendor never

@@ -33,7 +33,7 @@ import httpx
 from . import api, payloads
 from .config import GatewayConfig, Upstream
 from .errors import GatewayError, clean
-from .metering import Meter, chat_prompt_tokens, embedding_input_tokens, text_tokens
+from .metering import Meter, answer_cap, chat_prompt_tokens, embedding_input_tokens, text_tokens
 from .payloads import ProxyRequest, bad_request
 from .proxy import Exchange
 from .upstream import headers, transport_error, vendor_error
@@ -69,8 +69,13 @@ def _text(body: dict, field: str) -> str:
     return value
 
 
-def prepare(raw: bytes, endpoint: str, upstream: Upstream) -> ProxyRequest:
-    """A native request, checked as far as metering needs; Ollama judges the rest."""
+def prepare(raw: bytes, endpoint: str, upstream: Upstream, default_max_tokens: int) -> ProxyRequest:
+    """A native request, checked as far as metering needs; Ollama judges the rest.
+
+    An answer's length is options.num_predict (-1 and -2, Ollama's "no limit" and
+    "fill the context", count as unset): without one the gateway sets its default, so
+    the reservation admission makes for the answer is one Ollama keeps to.
+    """
     body = payloads.decode(raw)
     model = payloads._check_model(body)
     stream = False
@@ -96,8 +101,32 @@ def prepare(raw: bytes, endpoint: str, upstream: Upstream) -> ProxyRequest:
         estimate = embedding_input_tokens(value)
     else:
         estimate = math.ceil(text_tokens(_text(body, "prompt")))
+    completion_cap = 0
+    if endpoint in STREAMED:
+        completion_cap, body = answer_cap_of(body, default_max_tokens)
+        raw = json.dumps(body, separators=(",", ":")).encode() if body is not None else raw
     return ProxyRequest(endpoint=endpoint, upstream=upstream, model=model, stream=stream,
-                        client_wants_usage=False, body=raw, prompt_estimate=estimate)
+                        client_wants_usage=False, body=raw, prompt_estimate=estimate,
+                        completion_cap=completion_cap)
+
+
+def answer_cap_of(body: dict, default_max_tokens: int) -> tuple[int, Optional[dict]]:
+    """(the answer's cap, the body with the default cap set, or None if unchanged)."""
+    options = body.get("options")
+    if options is None:
+        options = {}
+    if not isinstance(options, dict):
+        raise bad_request("'options' must be an object", "invalid_options")
+    limit = options.get("num_predict")
+    if limit in (-1, -2) and not isinstance(limit, bool):
+        limit = None
+    try:
+        cap, uses_default = answer_cap([limit], None, default_max_tokens)
+    except ValueError as error:
+        raise bad_request(f"'options.num_predict' {error}", "invalid_max_tokens") from None
+    if not uses_default:
+        return cap, None
+    return cap, {**body, "options": {**options, "num_predict": default_max_tokens}}
 
 
 def saw_native(meter: Meter, answer: Any) -> None:
@@ -185,7 +214,8 @@ class NativeOllama(OllamaErrors, api.Proxy):
     exchange_class = NativeExchange
 
     def parse(self, provider: Optional[str]) -> ProxyRequest:
-        return prepare(bytes(self.body), self.endpoint, native_upstream(self.gateway.config))
+        config = self.gateway.config
+        return prepare(bytes(self.body), self.endpoint, native_upstream(config), config.default_max_tokens)
 
 
 class OllamaInfo(OllamaErrors, api.Authenticated):

@@ -6,8 +6,10 @@ not a list, `stream` that is not true/false. The vendor still judges everything 
 (roles, parameters), and its answer reaches the student.
 
 The body goes to the vendor as received (no re-encoding) unless the gateway must
-change it: the provider prefix of `provider:model` comes off, and a stream asks for
-usage (`stream_options.include_usage`) so the gateway can meter it.
+change it: the provider prefix of `provider:model` comes off, a stream asks for
+usage (`stream_options.include_usage`) so the gateway can meter it, and a chat request
+that names no answer length gets AI_DEFAULT_MAX_TOKENS (in the vendor's own field), so
+the tokens admission reserves for the answer are a true bound.
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ from typing import Any, Mapping, Optional
 
 from .config import Upstream
 from .errors import GatewayError
-from .metering import chat_prompt_tokens, embedding_input_tokens
+from .ledger import not_text
+from .metering import answer_cap, chat_prompt_tokens, embedding_input_tokens
 
 CHAT = "chat/completions"
 EMBEDDINGS = "embeddings"
@@ -34,6 +37,7 @@ class ProxyRequest:
     client_wants_usage: bool  # the client asked for the usage chunk itself
     body: bytes  # what the vendor gets
     prompt_estimate: int
+    completion_cap: int  # the most tokens its answer may take (0: embeddings)
     injected_stream_options: bool = False
 
 
@@ -99,6 +103,9 @@ def _check_model(body: dict) -> str:
         raise bad_request("'model' is missing: name the model as a string", "invalid_model")
     if len(model) > MAX_MODEL_LENGTH or any(ord(c) < 32 or ord(c) == 127 for c in model):
         raise bad_request("'model' is not a model id (too long, or control characters)", "invalid_model")
+    if not_text(model):
+        # JSON's \ud800 escapes decode to lone surrogates, which no vendor or ledger can take.
+        raise bad_request(f"'model' {json.dumps(model)} is not a model id: {not_text(model)}", "invalid_model")
     return model
 
 
@@ -108,6 +115,7 @@ def prepare(
     path_provider: Optional[str],
     upstreams: Mapping[str, Upstream],
     unconfigured: Mapping[str, str],
+    default_max_tokens: int,
 ) -> ProxyRequest:
     body = decode(raw)
     upstream, model = route(_check_model(body), path_provider, upstreams, unconfigured)
@@ -131,6 +139,14 @@ def prepare(
             raise bad_request("each of 'messages' must be an object like {\"role\": \"user\", \"content\": \"...\"}",
                               "invalid_messages")
         prompt_estimate = chat_prompt_tokens(messages)
+        try:
+            completion_cap, uses_default = answer_cap([body.get("max_tokens"), body.get("max_completion_tokens")],
+                                                 body.get("n"), default_max_tokens)
+        except ValueError as error:
+            raise bad_request(f"'max_tokens' (or 'max_completion_tokens') {error}", "invalid_max_tokens") from None
+        if uses_default:
+            body[upstream.vendor.max_tokens_field] = default_max_tokens
+            changed = True
         options = body.get("stream_options")
         if options is not None and not isinstance(options, dict):
             raise bad_request("'stream_options' must be an object", "invalid_stream")
@@ -147,10 +163,12 @@ def prepare(
         if not isinstance(value, (str, list)) or (isinstance(value, list) and not value):
             raise bad_request("'input' must be a string or a non-empty list", "invalid_input")
         prompt_estimate = embedding_input_tokens(value)
+        completion_cap = 0
 
     # ensure_ascii: a lone surrogate escape (\ud800) is valid JSON but not UTF-8.
     data = json.dumps(body, separators=(",", ":")).encode() if changed else raw
-    return ProxyRequest(endpoint, upstream, model, stream, wants_usage, data, prompt_estimate, injected)
+    return ProxyRequest(endpoint, upstream, model, stream, wants_usage, data, prompt_estimate, completion_cap,
+                        injected)
 
 
 def without_stream_options(request: ProxyRequest) -> ProxyRequest:

@@ -10,6 +10,7 @@ usage is read on the way. Nothing touches the database until the end.
 
 Tokens recorded when things go wrong:
     vendor unreachable, or answered an error      0 (nothing was billed)
+    vendor answered something that is not JSON    the prompt's estimate
     no answer within the timeout                  the prompt's estimate
     cut short (vendor failed, client hung up)     what was used so far
 """
@@ -28,7 +29,8 @@ from .ledger import Outcome
 from .metering import Meter
 from .payloads import CHAT, ProxyRequest, without_stream_options
 from .sse import EventStream
-from .upstream import ERROR_BODY_LIMIT, headers, refuses_stream_options, transport_error, vendor_error
+from .upstream import (ERROR_BODY_LIMIT, headers, not_json, refuses_stream_options, transport_error,
+                       vendor_error)
 
 SSE_HEADERS = {
     "Content-Type": "text/event-stream; charset=utf-8",
@@ -128,8 +130,9 @@ class Exchange:
                                 "error", "none")
         try:
             answer = json.loads(data)
-        except ValueError:
-            answer = None
+        except ValueError:  # a vendor that is not what its base URL promised, or a broken one
+            return self._failed(not_json(self.upstream, status, vendor_headers.get("content-type", "")),
+                                "error", "prompt")
         self.meter_answer(answer)
         self.answering = True
         self.client.start(status, {"Content-Type": vendor_headers.get("content-type", "application/json")})

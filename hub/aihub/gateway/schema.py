@@ -85,9 +85,16 @@ FROM ai_usage
 GROUP BY 1, 2, 3;
 """
 
+# Tokens a running request holds for its answer (its cap), counted by admission and set
+# back to 0 when it ends (its real usage is then in total_tokens).
+RESERVATIONS = """
+ALTER TABLE ai_usage ADD COLUMN reserved_tokens integer NOT NULL DEFAULT 0;
+"""
+
 # (version, what it does, SQL). Versions count up from 1.
 MIGRATIONS: tuple[tuple[int, str, str], ...] = (
     (1, "usage ledger, budget overrides, admin views", USAGE_TABLE + VIEWS),
+    (2, "tokens reserved for running requests' answers", RESERVATIONS),
 )
 
 VERSION_TABLE = """

@@ -12,6 +12,8 @@ Vendor failures, as the student sees them:
     vendor says 429                         -> 429 with the vendor's words
     vendor says 5xx                         -> same status, "try again later"
     vendor says another 4xx                 -> same status, the vendor's words
+    vendor answers 2xx that is not JSON     -> 502 bad_upstream_response
+    vendor breaks off or garbles the answer -> 502 bad_upstream_response
     no answer within the timeout            -> 504
     cannot connect                          -> 502, naming the base URL variable
 
@@ -94,6 +96,16 @@ def vendor_error(upstream: Upstream, status: int, body: bytes, vendor_headers: h
                         code, type=kind or "invalid_request_error", own=False)
 
 
+def bad_answer(what: str) -> GatewayError:
+    """The vendor was reached, but its answer is not one a client can read."""
+    return GatewayError(502, f"{what}; try again later, and tell the admin if it repeats", "bad_upstream_response")
+
+
+def not_json(upstream: Upstream, status: int, content_type: str) -> GatewayError:
+    return bad_answer(f"{upstream.name} answered something that is not valid JSON (HTTP {status}, "
+                      f"{clean(content_type, limit=60) or 'no Content-Type'})")
+
+
 def transport_error(upstream: Upstream, error: httpx.HTTPError, timeout: float,
                     secrets: Iterable[str]) -> GatewayError:
     name = upstream.name
@@ -101,6 +113,11 @@ def transport_error(upstream: Upstream, error: httpx.HTTPError, timeout: float,
         return GatewayError(504, f"{name} did not answer within {timeout:g} s; try again later",
                             "upstream_timeout")
     reason = clean(str(error) or type(error).__name__, secrets, 120)
+    # Connected, then the answer broke: not an unreachable vendor.
+    if isinstance(error, httpx.RemoteProtocolError):
+        return bad_answer(f"{name} broke off the connection before a whole answer came ({reason})")
+    if isinstance(error, httpx.DecodingError):
+        return bad_answer(f"{name} sent an answer that cannot be decoded ({reason})")
     if "refused" in reason.lower():
         reason = "connection refused"
     base = clean(upstream.api_base, secrets)
