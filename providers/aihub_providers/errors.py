@@ -37,6 +37,9 @@ ADMIN_FIX = "in .env (then restart your server)"
 NETWORK_HINT = "check the network, HTTPS_PROXY/AI_PROXY_URL"
 MAX_UPSTREAM = 200  # characters of an upstream message we repeat
 MAX_MODELS = 12  # model ids listed in a "no model" message
+# Set by the AI gateway (hub/aihub/gateway, which imports it from here: students' images
+# have no hub package) on the errors it makes itself.
+GATEWAY_ERROR_HEADER = "X-AI-Gateway-Error"
 
 
 class ProviderError(Exception):
@@ -114,10 +117,6 @@ def _models_text(models: Sequence[str]) -> str:
     if len(models) > MAX_MODELS:
         shown += f", … ({len(models)} in all)"
     return f". Models: {shown}"
-
-
-# Set by the AI gateway (hub/aihub/gateway) on the errors it makes itself.
-GATEWAY_ERROR_HEADER = "X-AI-Gateway-Error"
 
 
 def unknown_model(vendor: Vendor, model: str, models: Sequence[str], status: int) -> ProviderError:

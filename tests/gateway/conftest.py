@@ -35,6 +35,7 @@ import pytest
 from hypothesis.configuration import set_hypothesis_home_dir
 
 from aihub.gateway.app import Gateway
+from aihub.gateway.config import ACCESS_SCOPE as SCOPE
 from aihub.gateway.config import config_from_settings
 from aihub.secrets import GENERATORS
 from aihub.settings import SETTINGS, load
@@ -46,7 +47,6 @@ set_hypothesis_home_dir(tempfile.mkdtemp(prefix="aihub-hypothesis-"))
 
 HERE = Path(__file__).parent
 VENV_BIN = Path(sys.executable).parent
-SCOPE = "access:services!service=ai-gateway"
 DEEPSEEK_KEY = "sk-test-deepseek-0123456789abcdef"
 MOONSHOT_KEY = "sk-test-moonshot-fedcba9876543210"
 GATEWAY_TOKEN = "gateway-token-" + secrets.token_hex(16)

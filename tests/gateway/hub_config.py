@@ -22,7 +22,8 @@ from pathlib import Path
 from jupyterhub.proxy import Proxy
 from jupyterhub.spawner import Spawner
 
-SCOPE = "access:services!service=ai-gateway"
+from aihub.gateway.config import ACCESS_SCOPE as SCOPE
+from aihub.gateway.config import SERVICE_NAME
 
 
 class NoProxy(Proxy):
@@ -81,7 +82,7 @@ c.Spawner.http_timeout = 10
 # The lines the bundle's jupyterhub_config.py adds for the gateway:
 c.JupyterHub.services = [
     {
-        "name": "ai-gateway",
+        "name": SERVICE_NAME,
         "url": os.environ["GATEWAY_URL"],
         "api_token": os.environ["GATEWAY_API_TOKEN"],
         "oauth_no_confirm": True,

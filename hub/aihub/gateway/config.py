@@ -16,12 +16,16 @@ from aihub_providers.vendors import VENDORS_LIST, Vendor
 from aihub.database import postgres_connection
 from aihub.settings import vendor_environment
 
+# The gateway's identity with the hub, and its address on the users network; the hub's
+# registration (aihub.services) and the students' base URLs (aihub.user_env) import these.
 SERVICE_NAME = "ai-gateway"
 # Browsers reach the admin page through the hub's proxy, which keeps this prefix.
 SERVICE_PREFIX = f"/services/{SERVICE_NAME}/"
 # A token must carry this scope to use the gateway (Spawner.server_token_scopes).
 ACCESS_SCOPE = f"access:services!service={SERVICE_NAME}"
+HOST = "gateway"  # its service name in docker-compose.yml
 PORT = 8090
+URL = f"http://{HOST}:{PORT}"
 
 
 @dataclass(frozen=True)
