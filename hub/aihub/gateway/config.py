@@ -10,10 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Mapping, Optional
+from urllib.parse import unquote, urlsplit
 
 from aihub_providers.vendors import VENDORS_LIST, Vendor
 
 from aihub.database import postgres_connection
+from aihub.proxies import no_proxy_hosts, proxy_url
 from aihub.settings import vendor_environment
 
 # The gateway's identity with the hub, and its address on the users network; the hub's
@@ -60,6 +62,10 @@ class GatewayConfig:
     api_token: str  # GATEWAY_API_TOKEN: the service's token with the hub
     ai_enabled: bool = True
     hub_api_url: Optional[str] = None  # None: HubAuth's default, $JUPYTERHUB_API_URL
+    # Vendors are called through this proxy (None: directly), except the hosts of
+    # no_proxy (aihub.proxies, the rule students' containers get as NO_PROXY).
+    proxy_url: Optional[str] = None
+    no_proxy: tuple[str, ...] = ()
 
     def __repr__(self) -> str:  # never print keys, tokens or the database password
         return f"GatewayConfig(upstreams={list(self.upstreams)})"
@@ -69,6 +75,9 @@ class GatewayConfig:
         """Every secret value an error message must never contain."""
         values = [u.key for u in self.upstreams.values()]
         values += [self.api_token, self.database.get("password", "")]
+        for url in (self.proxy_url or "", *(u.api_base for u in self.upstreams.values())):
+            password = urlsplit(url).password or ""
+            values += [password, unquote(password)]
         return tuple(v for v in values if v)
 
 
@@ -100,6 +109,8 @@ def config_from_settings(settings: SimpleNamespace, secrets: Mapping[str, str], 
         database=postgres_connection(settings, secrets["POSTGRES_PASSWORD"]),
         api_token=secrets["GATEWAY_API_TOKEN"],
         ai_enabled=settings.ai_enabled,
+        proxy_url=proxy_url(settings),
+        no_proxy=no_proxy_hosts(settings),
     )
     values.update(overrides)
     return GatewayConfig(**values)
