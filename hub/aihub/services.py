@@ -22,6 +22,9 @@ CLASS_TOOLS = "class-tools"
 CLASS_TOOLS_SCOPES = ["admin:users", "admin:servers", "access:servers", "admin:groups", "read:metrics"]
 # What a server's own token may do by default (JupyterHub's `server` role).
 SERVER_SCOPES = ["users:activity!user", "access:servers!server"]
+# The gateway asks the hub whether a token is a running server's own (its digest in the
+# server's state: aihub.server_token) or a personal one, and when a personal one expires.
+GATEWAY_SCOPES = ["read:servers", "admin:server_state", "read:tokens"]
 
 
 def gateway_enabled(settings: SimpleNamespace) -> bool:
@@ -66,6 +69,7 @@ def hub_roles(settings: SimpleNamespace) -> list[dict]:
     if gateway_enabled(settings):
         # Every user may call the gateway, so their servers' tokens can carry that scope.
         roles.append({"name": "user", "scopes": ["self", GATEWAY_ACCESS]})
+        roles.append({"name": GATEWAY, "scopes": GATEWAY_SCOPES, "services": [GATEWAY]})
     return roles
 
 

@@ -261,6 +261,8 @@ SETTINGS: tuple[Setting, ...] = (
             "how long the gateway waits for a vendor's answer (seconds, or 30s, 2m)"),
     Setting("AI_MAX_REQUEST_SIZE", "2M", byte_size,
             "largest request body the gateway accepts, e.g. 512K, 2M"),
+    Setting("AI_ALLOW_PERSONAL_TOKENS", "false", boolean,
+            "true: students may also call the gateway with a personal token that expires (hub's Token page), e.g. for an editor on their laptop; still metered and budgeted"),
     Setting("AI_DEFAULT_MODEL", "ollama:qwen2.5:0.5b", model_id,
             "the model %%ai and the chat panel use when none is named, as provider:model"),
     Setting("USE_AI_PROXY", "false", boolean,

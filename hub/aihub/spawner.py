@@ -14,6 +14,9 @@ the next servers start only once the CPU is free for them.
 DockerSpawner runs every Docker API call on one shared thread, so thirty starts (and
 thirty stops at the end of a lesson) queue behind each other's slowest call; this
 spawner gives those calls a pool of threads.
+
+Its state records a digest of the server's token, by which the AI gateway tells it
+from a student's personal tokens (aihub.server_token).
 """
 
 from __future__ import annotations
@@ -26,6 +29,9 @@ from dockerspawner import DockerSpawner
 from jupyterhub.utils import maybe_future, wait_for_http_server
 from tornado.web import HTTPError
 from traitlets import Dict, Integer, default
+
+from .server_token import RecordsServerToken
+
 
 class StartQueue:
     """First come, first served: at most `slots` holders at once, the rest wait in line."""
@@ -71,7 +77,7 @@ class StartQueue:
         self.holders -= 1
 
 
-class ClassroomSpawner(DockerSpawner):
+class ClassroomSpawner(RecordsServerToken, DockerSpawner):
     start_concurrency = Integer(
         4, config=True,
         help="How many servers start at once; the others wait their turn, in order.")

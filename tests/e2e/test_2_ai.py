@@ -86,6 +86,13 @@ def test_proxy_carries_vendor_calls_but_not_internal_ones(stack, student):
         student.open_lab()
         env = student.run_cell("import os; print(os.environ['HTTPS_PROXY'], os.environ['NO_PROXY'])").split()
         assert env[0] == PROXY_URL and "ollama" in env[1].split(",")
+        # the proxy demands its login: without it, 407
+        refused = student.run_cell(
+            "import urllib.request, urllib.error\n"
+            "opener = urllib.request.build_opener(urllib.request.ProxyHandler({'http': 'http://proxy:8888'}))\n"
+            "try:\n    opener.open('http://vendor-upstream:11434/', timeout=30)\n"
+            "except urllib.error.HTTPError as error:\n    print(error.code)")
+        assert refused.strip() == "407", refused
         since = time.time()
         answer = student.run_cell(ASK_DEEPSEEK, timeout=180)
         assert answer.strip() and "AI_PROXY_URL" not in answer and "407" not in answer, answer

@@ -194,8 +194,10 @@ class Hub:
         response = self.api.post("/users", json={"usernames": [name]})
         assert response.status_code in (201, 409), response.text
 
-    def token(self, name: str, scopes: list[str]) -> str:
-        response = self.api.post(f"/users/{name}/tokens", json={"scopes": scopes, "note": "gateway test"})
+    def token(self, name: str, scopes: list[str], expires_in: Optional[int] = None) -> str:
+        """A personal token, as the hub's Token page makes one (no expiry by default)."""
+        response = self.api.post(f"/users/{name}/tokens",
+                                 json={"scopes": scopes, "note": "gateway test", "expires_in": expires_in})
         assert response.status_code == 201, response.text
         return response.json()["token"]
 
@@ -238,12 +240,12 @@ class Student:
 
 @pytest.fixture
 def student(hub):
-    """make a hub user with a token holding the gateway's scope: student("alice")"""
+    """make a hub user with a running server, and its token: student("alice")"""
 
     def make(prefix: str = "s") -> Student:
         name = f"{prefix}-{uuid.uuid4().hex[:8]}"
         hub.create_user(name)
-        return Student(name, hub.token(name, [SCOPE]))
+        return Student(name, hub.start_server(name))
 
     return make
 

@@ -5,12 +5,13 @@ the hub's own port, and the gateway's port where a proxy would forward /services
 It registers the gateway as the bundle will, with the same scopes:
 
   - the service `ai-gateway` with a known token and OAuth without a confirmation page;
-  - the `user` role with `access:services!service=ai-gateway`;
+  - the `user` role with `access:services!service=ai-gateway`, and the gateway's role;
   - Spawner.server_token_scopes with that scope, the lines jupyterhub_config.py needs.
 
 The spawner starts no notebook: it answers HTTP on a port and writes the token the hub
 made for the server (what a student's container gets as JUPYTERHUB_API_TOKEN) to
-$GATEWAY_TEST_TOKENS/<user>, so a test can use a real server token.
+$GATEWAY_TEST_TOKENS/<user>, so a test can use a real server token; like the bundle's
+spawner, it records that token's digest in its state (aihub.server_token).
 
 Environment: HUB_PORT, GATEWAY_URL, GATEWAY_API_TOKEN, TEST_ADMIN_TOKEN, GATEWAY_TEST_TOKENS.
 """
@@ -24,6 +25,8 @@ from jupyterhub.spawner import Spawner
 
 from aihub.gateway.config import ACCESS_SCOPE as SCOPE
 from aihub.gateway.config import SERVICE_NAME
+from aihub.server_token import RecordsServerToken
+from aihub.services import GATEWAY_SCOPES
 
 
 class NoProxy(Proxy):
@@ -41,8 +44,9 @@ class NoProxy(Proxy):
         return {}
 
 
-class TokenSpawner(Spawner):
-    """A 'server' that is a tiny HTTP responder; its hub token goes to a file."""
+class TokenSpawner(RecordsServerToken, Spawner):
+    """A 'server' that is a tiny HTTP responder; its hub token goes to a file, and its
+    digest to the state, as the bundle's spawner records it."""
 
     _responder = None
 
@@ -93,6 +97,7 @@ c.JupyterHub.services = [
 ]
 c.JupyterHub.load_roles = [
     {"name": "user", "scopes": ["self", SCOPE]},
+    {"name": SERVICE_NAME, "scopes": GATEWAY_SCOPES, "services": [SERVICE_NAME]},
     {"name": "test-admin", "scopes": ["admin:users", "admin:servers", "tokens"], "services": ["test-admin"]},
 ]
 c.Spawner.server_token_scopes = ["users:activity!user", "access:servers!server", SCOPE]

@@ -9,6 +9,7 @@ from tornado.web import HTTPError
 from traitlets.config import Config
 
 from aihub.labels import PROJECT_LABEL, ROLE_LABEL, STUDENT_SERVER, student_container_labels, student_filter
+from aihub.server_token import STATE_KEY, token_digest
 from aihub.spawner import ClassroomSpawner, StartQueue
 
 
@@ -131,3 +132,17 @@ def test_student_containers_are_labelled_as_the_stacks_and_not_as_composes():
     # Blank compose labels: `docker compose up` never counts them as `singleuser` replicas.
     assert labels["com.docker.compose.project"] == "" and labels["com.docker.compose.service"] == ""
     assert student_filter("class1") == {"label": [f"{PROJECT_LABEL}=class1", f"{ROLE_LABEL}={STUDENT_SERVER}"]}
+
+
+def test_the_state_records_the_running_servers_token_digest_and_keeps_it_across_a_hub_restart():
+    """The AI gateway tells a server's token from a personal one by this (aihub.server_token)."""
+    spawner = make_spawner()
+    assert STATE_KEY not in spawner.get_state()
+    spawner.api_token = "the-servers-token"
+    state = spawner.get_state()
+    assert state[STATE_KEY] == token_digest("the-servers-token") and "the-servers-token" not in str(state)
+    restarted = make_spawner()  # a hub restart: no api_token, the state from the database
+    restarted.load_state(state)
+    assert restarted.get_state()[STATE_KEY] == token_digest("the-servers-token")
+    restarted.clear_state()  # the server stopped
+    assert STATE_KEY not in restarted.get_state()

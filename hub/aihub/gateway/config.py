@@ -66,6 +66,8 @@ class GatewayConfig:
     # no_proxy (aihub.proxies, the rule students' containers get as NO_PROXY).
     proxy_url: Optional[str] = None
     no_proxy: tuple[str, ...] = ()
+    # Personal tokens that expire are accepted too, not only running servers' own tokens.
+    allow_personal_tokens: bool = False
 
     def __repr__(self) -> str:  # never print keys, tokens or the database password
         return f"GatewayConfig(upstreams={list(self.upstreams)})"
@@ -111,6 +113,7 @@ def config_from_settings(settings: SimpleNamespace, secrets: Mapping[str, str], 
         ai_enabled=settings.ai_enabled,
         proxy_url=proxy_url(settings),
         no_proxy=no_proxy_hosts(settings),
+        allow_personal_tokens=settings.ai_allow_personal_tokens,
     )
     values.update(overrides)
     return GatewayConfig(**values)
