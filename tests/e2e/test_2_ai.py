@@ -93,6 +93,10 @@ def test_proxy_carries_vendor_calls_but_not_internal_ones(stack, student):
             "try:\n    opener.open('http://vendor-upstream:11434/', timeout=30)\n"
             "except urllib.error.HTTPError as error:\n    print(error.code)")
         assert refused.strip() == "407", refused
+        # ...and the students' own clients decode the one they are given (HTTP_PROXY)
+        through = student.run_cell(
+            "import urllib.request\nprint(urllib.request.urlopen('http://vendor-upstream:11434/', timeout=30).status)")
+        assert through.strip() == "200", through
         since = time.time()
         answer = student.run_cell(ASK_DEEPSEEK, timeout=180)
         assert answer.strip() and "AI_PROXY_URL" not in answer and "407" not in answer, answer
@@ -100,8 +104,9 @@ def test_proxy_carries_vendor_calls_but_not_internal_ones(stack, student):
         proxy_log = stack.compose("logs", "--since", str(int(since) - 1), "proxy").stdout
         assert "vendor-upstream" in proxy_log, proxy_log[-800:]
         assert "ollama:11434" not in proxy_log
-        logs = stack.compose("logs").stdout + stack.compose("logs").stderr
-        assert PROXY_PASSWORD not in logs and "pr0xy%2Dsecret" not in logs
+        logs = stack.compose("logs")
+        for text in (logs.stdout, logs.stderr):
+            assert PROXY_PASSWORD not in text and "pr0xy%2Dsecret" not in text
     finally:
         student.stop_server()
         stack.apply_settings(stack.settings)

@@ -33,8 +33,6 @@ from .errors import GatewayError, clean
 
 USER_AGENT = "aihub-ai-gateway/0.1"
 ERROR_BODY_LIMIT = 64 * 1024  # bytes of a vendor's error body worth reading
-
-
 LIMITS = httpx.Limits(max_connections=1000, max_keepalive_connections=100, keepalive_expiry=60)
 
 
