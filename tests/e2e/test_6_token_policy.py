@@ -10,8 +10,25 @@ MODELS = "/services/ai-gateway/v1/models"
 
 
 def gateway_status(stack, token: str) -> tuple[int, dict]:
+    """The gateway's answer to GET /v1/models through the hub's published port."""
     response = requests.get(stack.url + MODELS, headers={"Authorization": f"Bearer {token}"}, timeout=30)
-    return response.status_code, response.json()
+    is_json = response.headers.get("content-type", "").startswith("application/json")
+    return response.status_code, response.json() if is_json else {}
+
+
+def test_a_new_servers_token_works_after_a_hub_restart(stack, server):
+    """The hub keeps the server's token digest in its state (aihub.server_token), so a
+    token the gateway has never seen is still known as the server's after a restart."""
+    server.stop_server()
+    server.start_server()
+    server.open_lab()
+    server_token = server.run_cell("import os; print(os.environ['JUPYTERHUB_API_TOKEN'])").strip()
+    stack.compose("restart", "hub")
+    stack.wait_healthy()
+    deadline = time.monotonic() + 60
+    while (status := gateway_status(stack, server_token)[0]) in (404, 502, 503) and time.monotonic() < deadline:
+        time.sleep(1)  # the hub's proxy routes come back with the hub
+    assert status == 200, gateway_status(stack, server_token)
 
 
 def test_a_personal_token_from_the_hubs_api_is_refused_by_default(stack, server):
