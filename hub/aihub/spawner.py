@@ -16,7 +16,8 @@ thirty stops at the end of a lesson) queue behind each other's slowest call; thi
 spawner gives those calls a pool of threads.
 
 Its state records a digest of the server's token, by which the AI gateway tells it
-from a student's personal tokens (aihub.server_token).
+from a student's personal tokens (aihub.server_token); after a hub restart it takes the
+token back from the container, so that stopping the server still revokes it.
 """
 
 from __future__ import annotations
@@ -124,6 +125,22 @@ class ClassroomSpawner(RecordsServerToken, DockerSpawner):
         if self._holds_turn:
             self._holds_turn = False
             self.queue.done()
+
+    async def poll(self):
+        status = await super().poll()
+        if status is None and not self.api_token:
+            # A server that outlived a hub restart: JupyterHub does not restore its token,
+            # and would then leave it valid when the server stops. Its container has it.
+            self.api_token = await self._container_token()
+        return status
+
+    async def _container_token(self) -> str:
+        container = await self.get_object() or {}
+        for variable in (container.get("Config") or {}).get("Env") or ():
+            name, _, value = variable.partition("=")
+            if name == "JUPYTERHUB_API_TOKEN":
+                return value
+        return ""
 
     async def progress(self):
         queue = self.queue

@@ -146,3 +146,19 @@ def test_the_state_records_the_running_servers_token_digest_and_keeps_it_across_
     assert restarted.get_state()[STATE_KEY] == token_digest("the-servers-token")
     restarted.clear_state()  # the server stopped
     assert STATE_KEY not in restarted.get_state()
+
+
+def test_after_a_hub_restart_poll_takes_the_servers_token_back_from_its_container():
+    """JupyterHub revokes a server's token at stop only if the spawner still knows it."""
+    spawner = make_spawner()
+    container = {"State": {"Running": True}, "Config": {"Env": ["A=1", "JUPYTERHUB_API_TOKEN=tok=en"]}}
+
+    async def get_object():
+        return container
+
+    spawner.get_object = get_object
+    assert run(spawner.poll()) is None
+    assert spawner.api_token == "tok=en"
+    container["State"] = {"Running": False, "ExitCode": 0, "Error": "", "FinishedAt": "now"}
+    spawner.api_token = ""
+    assert run(spawner.poll()) is not None and spawner.api_token == ""  # a stopped one: nothing to take
