@@ -44,6 +44,7 @@ from tornado.web import HTTPError
 from traitlets import Bool
 
 from ..server_token import STATE_KEY, token_digest
+from ..services import GATEWAY_SCOPES
 from .config import ACCESS_SCOPE, SERVICE_NAME, SERVICE_PREFIX, GatewayConfig
 from .errors import GatewayError
 
@@ -103,7 +104,11 @@ class GatewayHubAuth(HubOAuth):
 
     async def _find_kind(self, model: dict, digest: str) -> str:
         user = quote(model["name"], safe="")
-        servers = ((await self._hub_get(f"users/{user}")) or {}).get("servers") or {}
+        owner = await self._hub_get(f"users/{user}") or {"servers": {}}
+        if "servers" not in owner:  # the hub did not give the gateway its role
+            log.warning("the hub shows the gateway no servers: its role must grant %s", ", ".join(GATEWAY_SCOPES))
+            raise GatewayError(503, HUB_DOWN, "hub_unavailable", type="server_error")
+        servers = owner["servers"]
         if any((server.get("state") or {}).get(STATE_KEY) == digest for server in servers.values()):
             return SERVER
         if not self.allow_personal_tokens:
@@ -125,7 +130,7 @@ class GatewayHubAuth(HubOAuth):
             return None
         if response.code != 200:
             log.warning("the hub answered HTTP %s to the gateway's token check (does its role grant %s?)",
-                        response.code, "read:servers, admin:server_state, read:tokens")
+                        response.code, ", ".join(GATEWAY_SCOPES))
             raise GatewayError(503, HUB_DOWN, "hub_unavailable", type="server_error")
         return json.loads(response.body)
 
