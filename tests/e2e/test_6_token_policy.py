@@ -44,6 +44,8 @@ def test_a_personal_token_from_the_hubs_api_is_refused_by_default(stack, server)
 
 
 def test_a_stopped_servers_token_is_refused_within_5_seconds(stack, server):
+    # Run in this file's order, the server has outlived the hub restart above: JupyterHub
+    # revokes its token at stop only if the spawner took it back (aihub.spawner.poll).
     server_token = server.run_cell("import os; print(os.environ['JUPYTERHUB_API_TOKEN'])").strip()
     assert gateway_status(stack, server_token)[0] == 200  # fresh in the gateway's cache
     server.stop_server()
