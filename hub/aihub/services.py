@@ -3,16 +3,18 @@
 import sys
 from types import SimpleNamespace
 
+from .gateway.config import ACCESS_SCOPE as GATEWAY_ACCESS
+from .gateway.config import SERVICE_NAME as GATEWAY
+from .gateway.config import URL as GATEWAY_URL
+
 # Where the hub listens in its container: the proxy for people (published as HUB_PORT),
 # and the hub's own API (for students' servers, the gateway and the class tools).
 PROXY_PORT = 8000
 HUB_API_PORT = 8081
 
 IDLE_CULLER = "idle-culler"
-# The AI gateway holds the vendor keys; students' servers reach it on the users network.
-GATEWAY = "ai-gateway"
-GATEWAY_URL = "http://gateway:8090"
-GATEWAY_ACCESS = f"access:services!service={GATEWAY}"
+# The AI gateway (GATEWAY, GATEWAY_URL, GATEWAY_ACCESS, defined by aihub.gateway.config)
+# holds the vendor keys; students' servers reach it on the users network.
 # The admin's class tools (aihub.rehearse, aihub.classes) run in the hub's container with
 # this service's token: they manage accounts, groups and servers, run cells in servers
 # (the rehearsal's %%ai) and read the hub's metrics (its event-loop lag).
@@ -20,6 +22,9 @@ CLASS_TOOLS = "class-tools"
 CLASS_TOOLS_SCOPES = ["admin:users", "admin:servers", "access:servers", "admin:groups", "read:metrics"]
 # What a server's own token may do by default (JupyterHub's `server` role).
 SERVER_SCOPES = ["users:activity!user", "access:servers!server"]
+# The gateway asks the hub whether a token is a running server's own (its digest in the
+# server's state: aihub.server_token) or a personal one, and when a personal one expires.
+GATEWAY_SCOPES = ["read:servers", "admin:server_state", "read:tokens"]
 
 
 def gateway_enabled(settings: SimpleNamespace) -> bool:
@@ -76,6 +81,7 @@ def hub_roles(settings: SimpleNamespace) -> list[dict]:
     if gateway_enabled(settings):
         # Every user may call the gateway, so their servers' tokens can carry that scope.
         roles.append({"name": "user", "scopes": ["self", GATEWAY_ACCESS]})
+        roles.append({"name": GATEWAY, "scopes": GATEWAY_SCOPES, "services": [GATEWAY]})
     return roles
 
 

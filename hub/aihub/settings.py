@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any, Callable, Mapping
 
+from aihub_providers.errors import redact_url
 from aihub_providers.vendors import VENDORS, VENDORS_LIST
 
 ENV_FILE_HINT = "set it in .env"
@@ -159,10 +160,26 @@ def boolean(text: str) -> bool:
     return value in ("true", "yes", "1")
 
 
+_USERINFO = re.compile(r"[A-Za-z0-9\-._~!$&'()*+,;=:]|%[0-9A-Fa-f]{2}")
+
+
 def url(text: str) -> str:
-    """An http(s) URL, or empty (not set)."""
-    if text and not re.fullmatch(r"https?://[A-Za-z0-9.\-\[\]:]+(/\S*)?", text):
+    """An http(s) URL, or empty (not set). It may carry a login, percent-encoded:
+    http://user:p%40ss@proxy:3128 (error messages show it as user:***@)."""
+    if not text:
+        return text
+    match = re.fullmatch(r"(https?)://(?:(?P<userinfo>[^/?#\s]*)@)?(?P<host>[A-Za-z0-9.\-]+|\[[0-9A-Fa-f:.]+\])"
+                         r"(?::(?P<port>\d{1,5}))?(?P<path>[/?#]\S*)?", text)
+    if not match:
         raise ValueError("is not an http:// or https:// URL")
+    userinfo = match["userinfo"] or ""
+    if "@" in userinfo:
+        raise ValueError("has an @ in its user name or password: write it percent-encoded, as %40")
+    if re.sub(_USERINFO, "", userinfo):
+        raise ValueError("has characters in its user name or password that must be percent-encoded "
+                         "(e.g. %40 for @, %2F for /, %23 for #)")
+    if match["port"] and not 1 <= int(match["port"]) <= 65535:
+        raise ValueError("has a port outside 1 to 65535")
     return text.rstrip("/")
 
 
@@ -262,12 +279,14 @@ SETTINGS: tuple[Setting, ...] = (
             "how long the gateway waits for a vendor's answer (seconds, or 30s, 2m)"),
     Setting("AI_MAX_REQUEST_SIZE", "2M", byte_size,
             "largest request body the gateway accepts, e.g. 512K, 2M"),
+    Setting("AI_ALLOW_PERSONAL_TOKENS", "false", boolean,
+            "true: students may also call the gateway with a personal token that expires (hub's Token page), e.g. for an editor on their laptop; still metered and budgeted"),
     Setting("AI_DEFAULT_MODEL", "ollama:qwen2.5:0.5b", model_id,
             "the model %%ai and the chat panel use when none is named, as provider:model"),
     Setting("USE_AI_PROXY", "false", boolean,
             "true: students' calls to AI vendors go through AI_PROXY_URL (internal services never do)"),
     Setting("AI_PROXY_URL", "", url,
-            "HTTP proxy for AI vendors, e.g. http://proxy.example.edu:3128 (needed when USE_AI_PROXY=true)"),
+            "HTTP proxy for AI vendors, e.g. http://proxy.example.edu:3128, with a login http://user:p%40ss@proxy:3128 (percent-encoded; needed when USE_AI_PROXY=true)"),
     Setting("AI_NO_PROXY", "", host_list,
             "more hosts that bypass the proxy, comma-separated (the hub, Ollama and localhost always do)"),
     *(setting for index, vendor in enumerate(VENDORS_LIST) for setting in (
@@ -320,7 +339,8 @@ def load(environ: Mapping[str, str] | None = None, table: tuple[Setting, ...] = 
         try:
             values[setting.attr] = setting.parse(text)
         except ValueError as reason:
-            shown = "(value hidden)" if setting.secret else repr(text)
+            # A URL's password never shows (http://user:***@proxy:3128).
+            shown = "(value hidden)" if setting.secret else repr(redact_url(text))
             problems.append(f"{setting.name}={shown} {reason}; {ENV_FILE_HINT}")
     if not problems and values.get("use_ai_proxy") and not values.get("ai_proxy_url"):
         problems.append(f"AI_PROXY_URL is empty but USE_AI_PROXY=true: give the proxy's URL; {ENV_FILE_HINT}")

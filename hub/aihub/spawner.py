@@ -14,6 +14,10 @@ the next servers start only once the CPU is free for them.
 DockerSpawner runs every Docker API call on one shared thread, so thirty starts (and
 thirty stops at the end of a lesson) queue behind each other's slowest call; this
 spawner gives those calls a pool of threads.
+
+Its state records a digest of the server's token, by which the AI gateway tells it
+from a student's personal tokens (aihub.server_token); after a hub restart it takes the
+token back from the container, so that stopping the server still revokes it.
 """
 
 from __future__ import annotations
@@ -26,6 +30,9 @@ from dockerspawner import DockerSpawner
 from jupyterhub.utils import maybe_future, wait_for_http_server
 from tornado.web import HTTPError
 from traitlets import Dict, Integer, List, Unicode, default
+
+from .server_token import RecordsServerToken
+
 
 class StartQueue:
     """First come, first served: at most `slots` holders at once, the rest wait in line."""
@@ -71,7 +78,7 @@ class StartQueue:
         self.holders -= 1
 
 
-class ClassroomSpawner(DockerSpawner):
+class ClassroomSpawner(RecordsServerToken, DockerSpawner):
     start_concurrency = Integer(
         4, config=True,
         help="How many servers start at once; the others wait their turn, in order.")
@@ -122,6 +129,22 @@ class ClassroomSpawner(DockerSpawner):
         if self._holds_turn:
             self._holds_turn = False
             self.queue.done()
+
+    async def poll(self):
+        status = await super().poll()
+        if status is None and not self.api_token:
+            # A server that outlived a hub restart: JupyterHub does not restore its token,
+            # and would then leave it valid when the server stops. Its container has it.
+            self.api_token = await self._container_token()
+        return status
+
+    async def _container_token(self) -> str:
+        container = await self.get_object() or {}
+        for variable in (container.get("Config") or {}).get("Env") or ():
+            name, _, value = variable.partition("=")
+            if name == "JUPYTERHUB_API_TOKEN":
+                return value
+        return ""
 
     async def progress(self):
         queue = self.queue

@@ -10,17 +10,12 @@ which JupyterHub makes for each server start and revokes when the server stops.
 """
 
 from types import SimpleNamespace
-from urllib.parse import urlsplit
 
 from aihub_providers.vendors import VENDORS, VENDORS_LIST, Vendor
 
+from .proxies import no_proxy_hosts, proxy_url
 from .services import GATEWAY_URL, gateway_enabled
 from .settings import vendor_environment
-
-# Internal names that must never go through a site's proxy: the hub's services on the
-# users network, and the container itself.
-INTERNAL_HOSTS = ("localhost", "127.0.0.1", "::1", "hub", "gateway", "ollama")
-
 
 # A server with no AI: no %%ai, no chat panel, no model addresses or keys.
 WITHOUT_AI = {"AI_ENABLED": "false"}
@@ -60,15 +55,17 @@ def server_token(spawner) -> str:
 
 
 def proxy_environment(settings: SimpleNamespace) -> dict[str, str]:
-    """HTTP(S)_PROXY for vendors when USE_AI_PROXY is on; NO_PROXY keeps internal calls direct.
+    """HTTP(S)_PROXY for vendors when USE_AI_PROXY is on; NO_PROXY keeps internal calls
+    direct (aihub.proxies decides both).
 
     Both spellings, since Python's clients read the lower case and others the upper.
     NO_PROXY is set either way: a proxy can also come from the site's own Docker setup.
     """
-    ollama_host = urlsplit(settings.ollama_base_url).hostname
-    no_proxy = ",".join(dict.fromkeys((*INTERNAL_HOSTS, ollama_host, *settings.ai_no_proxy)))
+    no_proxy = ",".join(no_proxy_hosts(settings))
     env = {"NO_PROXY": no_proxy, "no_proxy": no_proxy}
-    if settings.use_ai_proxy:
+    proxy = proxy_url(settings)
+    if proxy:
+        # As written in .env: clients decode a percent-encoded login themselves.
         for name in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"):
-            env[name] = settings.ai_proxy_url
+            env[name] = proxy
     return env

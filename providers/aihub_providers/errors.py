@@ -37,6 +37,9 @@ ADMIN_FIX = "in .env (then restart your server)"
 NETWORK_HINT = "check the network, HTTPS_PROXY/AI_PROXY_URL"
 MAX_UPSTREAM = 200  # characters of an upstream message we repeat
 MAX_MODELS = 12  # model ids listed in a "no model" message
+# Set by the AI gateway (hub/aihub/gateway, which imports it from here: students' images
+# have no hub package) on the errors it makes itself.
+GATEWAY_ERROR_HEADER = "X-AI-Gateway-Error"
 
 
 class ProviderError(Exception):
@@ -76,13 +79,31 @@ class APIStatusError(APIError):
 _SECRET_SHAPES = [
     re.compile(r"\bBearer\s+\S+", re.I),
     re.compile(r"\b(?:sk|nvapi|rk|pk)-[A-Za-z0-9_\-\.]{6,}"),
-    re.compile(r"(?<=://)[^/\s@]+(?=@)"),  # user:password@ in a URL
     re.compile(r"\b(?:api[_-]?key|token|authorization)\s*[=:]\s*['\"]?[^\s'\",;]+", re.I),
 ]
+# A URL's user:password@, up to the URL's last @: a password with a raw @, /, # or space
+# (not percent-encoded, so not a valid URL) is hidden too, at the cost of sometimes
+# hiding a few words more.
+_URL_USERINFO = re.compile(r"(?<=://)[^\s'\"]*(?:\s+[^\s'\"@:/]*){0,3}@")
+
+
+def _redacted_userinfo(match: re.Match) -> str:
+    user, colon, _ = match[0][:-1].partition(":")
+    # A user name alone may be a token (https://TOKEN@host): hidden too.
+    return f"{user}:***@" if colon else "***@"
+
+
+def redact_url(text: str) -> str:
+    """`text` with the password of every URL in it hidden: http://user:***@proxy:3128.
+
+    The one function every message that shows a URL goes through (settings errors, the
+    gateway's and the providers' messages)."""
+    return _URL_USERINFO.sub(_redacted_userinfo, text)
 
 
 def scrub(text: str, secrets: Iterable[str] = ()) -> str:
     """`text` with the given secrets and anything shaped like a key replaced by ***."""
+    text = redact_url(text)
     for secret in secrets:
         if secret and len(secret) >= 4:
             text = text.replace(secret, "***")
@@ -114,10 +135,6 @@ def _models_text(models: Sequence[str]) -> str:
     if len(models) > MAX_MODELS:
         shown += f", … ({len(models)} in all)"
     return f". Models: {shown}"
-
-
-# Set by the AI gateway (hub/aihub/gateway) on the errors it makes itself.
-GATEWAY_ERROR_HEADER = "X-AI-Gateway-Error"
 
 
 def unknown_model(vendor: Vendor, model: str, models: Sequence[str], status: int) -> ProviderError:

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from aihub_providers.errors import ProviderError, scrub
+from aihub_providers.errors import ProviderError, redact_url, scrub
 from aihub_providers.providers import PROVIDERS
 from aihub_providers.vendors import VENDORS, VENDORS_LIST
 
@@ -186,7 +186,7 @@ def test_unreachable_proxy_is_named_without_its_password(point_at, monkeypatch):
     message = failure(vendor, model=cfg.model, timeout=7.25)
     assert message == (
         f"Cannot reach DeepSeek at {cfg.api_base} through the proxy "
-        f"http://***@127.0.0.1:{proxy_port}: connection refused; "
+        f"http://student:***@127.0.0.1:{proxy_port}: connection refused; "
         "check the network, HTTPS_PROXY/AI_PROXY_URL"
     )
     assert "pr0xy-pass" not in message
@@ -250,3 +250,20 @@ def test_a_working_call_after_a_failure_is_unaffected(point_at, server):
 def test_scrub_hides_keys(text, secrets, hidden):
     cleaned = scrub(text, secrets)
     assert hidden not in cleaned and "***" in cleaned
+
+
+@pytest.mark.parametrize(
+    "text, shown",
+    [
+        ("http://user:p%40ss@proxy:3128", "http://user:***@proxy:3128"),
+        ("http://user:pass@proxy:3128/", "http://user:***@proxy:3128/"),
+        # a raw @ in the password: hidden up to the last @ of the address
+        ("AI_PROXY_URL='http://user:p@ss@proxy:3128' is wrong", "AI_PROXY_URL='http://user:***@proxy:3128' is wrong"),
+        ("https://ghp_token123@git.example/x and http://a:b/c#d@e/f", "https://***@git.example/x and http://a:***@e/f"),
+        ("http://user:p ss@proxy:3128", "http://user:***@proxy:3128"),
+        ("http://proxy:3128/v1 and no login", "http://proxy:3128/v1 and no login"),
+    ],
+)
+def test_redact_url_keeps_the_user_and_hides_the_password(text, shown):
+    assert redact_url(text) == shown
+    assert scrub(text) == shown

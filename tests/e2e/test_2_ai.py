@@ -69,22 +69,44 @@ def test_no_vendor_key_reaches_the_hub_log(stack):
     assert stack.settings["DEEPSEEK_API_KEY"] not in stack.compose("logs", "hub").stdout
 
 
+# tests/proxy/tinyproxy.conf asks for this login; the password is pr0xy-secret, written
+# percent-encoded as a site's admin would for any special character.
+PROXY_PASSWORD = "pr0xy-secret"
+PROXY_URL = "http://student:pr0xy%2Dsecret@proxy:8888"
+
+
 def test_proxy_carries_vendor_calls_but_not_internal_ones(stack, student):
-    """The gateway makes the vendor calls: through the proxy; Ollama's stay direct."""
+    """The gateway makes the vendor calls: through the proxy, with its login; Ollama's
+    stay direct; the password shows in no log."""
     try:
         if student.server_running():
             student.stop_server()
-        stack.apply_settings({**stack.settings, "USE_AI_PROXY": "true", "AI_PROXY_URL": "http://proxy:8888"})
+        stack.apply_settings({**stack.settings, "USE_AI_PROXY": "true", "AI_PROXY_URL": PROXY_URL})
         student.start_server()
         student.open_lab()
         env = student.run_cell("import os; print(os.environ['HTTPS_PROXY'], os.environ['NO_PROXY'])").split()
-        assert env[0] == "http://proxy:8888" and "ollama" in env[1].split(",")
+        assert env[0] == PROXY_URL and "ollama" in env[1].split(",")
+        # the proxy demands its login: without it, 407
+        refused = student.run_cell(
+            "import urllib.request, urllib.error\n"
+            "opener = urllib.request.build_opener(urllib.request.ProxyHandler({'http': 'http://proxy:8888'}))\n"
+            "try:\n    opener.open('http://vendor-upstream:11434/', timeout=30)\n"
+            "except urllib.error.HTTPError as error:\n    print(error.code)")
+        assert refused.strip() == "407", refused
+        # ...and the students' own clients decode the one they are given (HTTP_PROXY)
+        through = student.run_cell(
+            "import urllib.request\nprint(urllib.request.urlopen('http://vendor-upstream:11434/', timeout=30).status)")
+        assert through.strip() == "200", through
         since = time.time()
-        assert student.run_cell(ASK_DEEPSEEK, timeout=180).strip()
+        answer = student.run_cell(ASK_DEEPSEEK, timeout=180)
+        assert answer.strip() and "AI_PROXY_URL" not in answer and "407" not in answer, answer
         assert student.run_cell(ASK_OLLAMA, timeout=180).strip()
         proxy_log = stack.compose("logs", "--since", str(int(since) - 1), "proxy").stdout
         assert "vendor-upstream" in proxy_log, proxy_log[-800:]
         assert "ollama:11434" not in proxy_log
+        logs = stack.compose("logs")
+        for text in (logs.stdout, logs.stderr):
+            assert PROXY_PASSWORD not in text and "pr0xy%2Dsecret" not in text
     finally:
         student.stop_server()
         stack.apply_settings(stack.settings)

@@ -34,7 +34,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/, as pytest does
 
 from gateway.conftest import (  # noqa: E402
-    DEEPSEEK_KEY, SCOPE, DatabaseSetupError, GatewayProcess, Hub, create_database,
+    DEEPSEEK_KEY, DatabaseSetupError, GatewayProcess, Hub, create_database,
 )
 
 BODY = {"model": "echo-1", "messages": [{"role": "user", "content": "how long does the gateway take"}],
@@ -110,7 +110,7 @@ def main() -> int:
         hub.start()
         gateway = GatewayProcess(database, upstream, hub, workdir)
         hub.create_user("bench")
-        token = hub.token("bench", [SCOPE])
+        token = hub.start_server("bench")
         print(f"vendor {upstream.url}, gateway {gateway.url}, hub {hub.url}; python {sys.version.split()[0]}, "
               f"{os.cpu_count()} CPUs")
         direct_url = f"{upstream.url}/v1/chat/completions"

@@ -35,6 +35,7 @@ import pytest
 from hypothesis.configuration import set_hypothesis_home_dir
 
 from aihub.gateway.app import Gateway
+from aihub.gateway.config import ACCESS_SCOPE as SCOPE
 from aihub.gateway.config import config_from_settings
 from aihub.secrets import GENERATORS
 from aihub.settings import SETTINGS, load
@@ -46,7 +47,6 @@ set_hypothesis_home_dir(tempfile.mkdtemp(prefix="aihub-hypothesis-"))
 
 HERE = Path(__file__).parent
 VENV_BIN = Path(sys.executable).parent
-SCOPE = "access:services!service=ai-gateway"
 DEEPSEEK_KEY = "sk-test-deepseek-0123456789abcdef"
 MOONSHOT_KEY = "sk-test-moonshot-fedcba9876543210"
 GATEWAY_TOKEN = "gateway-token-" + secrets.token_hex(16)
@@ -203,8 +203,10 @@ class Hub:
         response = self.api.post("/users", json={"usernames": [name]})
         assert response.status_code in (201, 409), response.text
 
-    def token(self, name: str, scopes: list[str]) -> str:
-        response = self.api.post(f"/users/{name}/tokens", json={"scopes": scopes, "note": "gateway test"})
+    def token(self, name: str, scopes: list[str], expires_in: Optional[int] = None) -> str:
+        """A personal token, as the hub's Token page makes one (no expiry by default)."""
+        response = self.api.post(f"/users/{name}/tokens",
+                                 json={"scopes": scopes, "note": "gateway test", "expires_in": expires_in})
         assert response.status_code == 201, response.text
         return response.json()["token"]
 
@@ -247,12 +249,12 @@ class Student:
 
 @pytest.fixture
 def student(hub):
-    """make a hub user with a token holding the gateway's scope: student("alice")"""
+    """make a hub user with a running server, and its token: student("alice")"""
 
     def make(prefix: str = "s") -> Student:
         name = f"{prefix}-{uuid.uuid4().hex[:8]}"
         hub.create_user(name)
-        return Student(name, hub.token(name, [SCOPE]))
+        return Student(name, hub.start_server(name))
 
     return make
 

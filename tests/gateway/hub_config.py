@@ -5,12 +5,13 @@ the hub's own port, and the gateway's port where a proxy would forward /services
 It registers the gateway as the bundle will, with the same scopes:
 
   - the service `ai-gateway` with a known token and OAuth without a confirmation page;
-  - the `user` role with `access:services!service=ai-gateway`;
+  - the `user` role with `access:services!service=ai-gateway`, and the gateway's role;
   - Spawner.server_token_scopes with that scope, the lines jupyterhub_config.py needs.
 
 The spawner starts no notebook: it answers HTTP on a port and writes the token the hub
 made for the server (what a student's container gets as JUPYTERHUB_API_TOKEN) to
-$GATEWAY_TEST_TOKENS/<user>, so a test can use a real server token.
+$GATEWAY_TEST_TOKENS/<user>, so a test can use a real server token; like the bundle's
+spawner, it records that token's digest in its state (aihub.server_token).
 
 Environment: HUB_PORT, GATEWAY_URL, GATEWAY_API_TOKEN, TEST_ADMIN_TOKEN, GATEWAY_TEST_TOKENS.
 """
@@ -22,7 +23,10 @@ from pathlib import Path
 from jupyterhub.proxy import Proxy
 from jupyterhub.spawner import Spawner
 
-SCOPE = "access:services!service=ai-gateway"
+from aihub.gateway.config import ACCESS_SCOPE as SCOPE
+from aihub.gateway.config import SERVICE_NAME
+from aihub.server_token import RecordsServerToken
+from aihub.services import GATEWAY_SCOPES
 
 
 class NoProxy(Proxy):
@@ -40,8 +44,9 @@ class NoProxy(Proxy):
         return {}
 
 
-class TokenSpawner(Spawner):
-    """A 'server' that is a tiny HTTP responder; its hub token goes to a file."""
+class TokenSpawner(RecordsServerToken, Spawner):
+    """A 'server' that is a tiny HTTP responder; its hub token goes to a file, and its
+    digest to the state, as the bundle's spawner records it."""
 
     _responder = None
 
@@ -81,7 +86,7 @@ c.Spawner.http_timeout = 10
 # The lines the bundle's jupyterhub_config.py adds for the gateway:
 c.JupyterHub.services = [
     {
-        "name": "ai-gateway",
+        "name": SERVICE_NAME,
         "url": os.environ["GATEWAY_URL"],
         "api_token": os.environ["GATEWAY_API_TOKEN"],
         "oauth_no_confirm": True,
@@ -92,6 +97,7 @@ c.JupyterHub.services = [
 ]
 c.JupyterHub.load_roles = [
     {"name": "user", "scopes": ["self", SCOPE]},
+    {"name": SERVICE_NAME, "scopes": GATEWAY_SCOPES, "services": [SERVICE_NAME]},
     {"name": "test-admin", "scopes": ["admin:users", "admin:servers", "tokens"], "services": ["test-admin"]},
 ]
 c.Spawner.server_token_scopes = ["users:activity!user", "access:servers!server", SCOPE]

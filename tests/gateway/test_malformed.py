@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from .conftest import DEEPSEEK_KEY, GATEWAY_TOKEN, MOONSHOT_KEY, SCOPE, Student
+from .conftest import DEEPSEEK_KEY, GATEWAY_TOKEN, MOONSHOT_KEY, Student
 
 PATHS = ["/deepseek/v1/chat/completions", "/v1/chat/completions", "/deepseek/v1/embeddings", "/v1/embeddings"]
 # database=None: no example database (conftest keeps hypothesis's caches out of the repository);
@@ -42,7 +42,7 @@ bodies = st.fixed_dictionaries({}, optional={
 @pytest.fixture(scope="module")
 def fuzzer(hub, gateway):
     hub.create_user("fuzzer")
-    who = Student("fuzzer", hub.token("fuzzer", [SCOPE]))
+    who = Student("fuzzer", hub.start_server("fuzzer"))
     with httpx.Client(base_url=gateway.url, headers=who.headers, timeout=30) as client:
         yield client
 

@@ -109,7 +109,7 @@ def test_approval_mode_closes_open_signup(start_hub):
 def test_the_idle_culler_the_class_tools_and_the_gateway_are_wired_in(hub):
     app = JupyterHub(config=hub[0])
     assert [service["name"] for service in app.services] == ["idle-culler", "class-tools", "ai-gateway"]
-    assert [role["name"] for role in app.load_roles] == ["idle-culler", "class-tools", "user"]
+    assert [role["name"] for role in app.load_roles] == ["idle-culler", "class-tools", "user", "ai-gateway"]
 
 
 def test_students_servers_outlive_a_hub_restart_and_start_in_turns(hub):

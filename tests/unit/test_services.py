@@ -7,7 +7,8 @@ import pytest
 from jupyterhub.scopes import scope_definitions
 
 from aihub.services import (
-    CLASS_TOOLS, CLASS_TOOLS_SCOPES, GATEWAY, GATEWAY_ACCESS, IDLE_CULLER, hub_roles, hub_services, server_token_scopes,
+    CLASS_TOOLS, CLASS_TOOLS_SCOPES, GATEWAY, GATEWAY_ACCESS, GATEWAY_SCOPES, IDLE_CULLER, hub_roles, hub_services,
+    server_token_scopes,
 )
 from aihub.settings import load
 
@@ -89,5 +90,13 @@ def test_users_and_their_server_tokens_may_call_the_gateway():
 def test_without_the_gateway_nothing_refers_to_it(environ):
     settings = load(environ)
     assert GATEWAY not in [service["name"] for service in hub_services(settings, SECRET)]
-    assert all(role["name"] != "user" for role in hub_roles(settings))
+    assert all(role["name"] not in ("user", GATEWAY) for role in hub_roles(settings))
     assert GATEWAY_ACCESS not in server_token_scopes(settings)
+
+
+def test_the_gateway_may_read_servers_state_and_tokens_and_nothing_more():
+    """It tells a server's token (digest in the server's state) from a personal one."""
+    role = named(hub_roles(load({})), GATEWAY)
+    assert role == {"name": GATEWAY, "scopes": GATEWAY_SCOPES, "services": [GATEWAY]}
+    assert sorted(GATEWAY_SCOPES) == ["admin:server_state", "read:servers", "read:tokens"]
+    assert all(scope in scope_definitions for scope in role["scopes"])

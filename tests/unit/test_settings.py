@@ -40,6 +40,7 @@ def test_defaults_load_from_an_empty_environment():
         "ai_default_max_tokens": 4096,
         "ai_request_timeout": 120,
         "ai_max_request_size": 2 * MiB,
+        "ai_allow_personal_tokens": False,
         "ai_default_model": "ollama:qwen2.5:0.5b",
         "use_ai_proxy": False,
         "ai_proxy_url": "",

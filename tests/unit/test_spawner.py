@@ -10,6 +10,7 @@ from tornado.web import HTTPError
 from traitlets.config import Config
 
 from aihub.labels import PROJECT_LABEL, ROLE_LABEL, STUDENT_SERVER, student_container_labels, student_filter
+from aihub.server_token import STATE_KEY, token_digest
 from aihub.spawner import ClassroomSpawner, StartQueue
 
 
@@ -149,3 +150,33 @@ def test_a_container_joins_its_extra_networks_before_it_starts(monkeypatch, opti
     spawner = make_spawner(options, extra_networks=["class1-models"])
     assert run(spawner.create_object()) == {"Id": "container-1"}
     assert calls == [("connect_container_to_network", "container-1", network) for network in joined]
+
+
+def test_the_state_records_the_running_servers_token_digest_and_keeps_it_across_a_hub_restart():
+    """The AI gateway tells a server's token from a personal one by this (aihub.server_token)."""
+    spawner = make_spawner()
+    assert STATE_KEY not in spawner.get_state()
+    spawner.api_token = "the-servers-token"
+    state = spawner.get_state()
+    assert state[STATE_KEY] == token_digest("the-servers-token") and "the-servers-token" not in str(state)
+    restarted = make_spawner()  # a hub restart: no api_token, the state from the database
+    restarted.load_state(state)
+    assert restarted.get_state()[STATE_KEY] == token_digest("the-servers-token")
+    restarted.clear_state()  # the server stopped
+    assert STATE_KEY not in restarted.get_state()
+
+
+def test_after_a_hub_restart_poll_takes_the_servers_token_back_from_its_container():
+    """JupyterHub revokes a server's token at stop only if the spawner still knows it."""
+    spawner = make_spawner()
+    container = {"State": {"Running": True}, "Config": {"Env": ["A=1", "JUPYTERHUB_API_TOKEN=tok=en"]}}
+
+    async def get_object():
+        return container
+
+    spawner.get_object = get_object
+    assert run(spawner.poll()) is None
+    assert spawner.api_token == "tok=en"
+    container["State"] = {"Running": False, "ExitCode": 0, "Error": "", "FinishedAt": "now"}
+    spawner.api_token = ""
+    assert run(spawner.poll()) is not None and spawner.api_token == ""  # a stopped one: nothing to take

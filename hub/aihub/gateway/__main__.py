@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import signal
 import sys
 from pathlib import Path
@@ -16,23 +15,9 @@ from typing import Optional
 
 from .. import secrets as secrets_module
 from .. import settings as settings_module
-from ..user_env import proxy_environment
 from .app import Gateway
 from .config import PORT, config_from_settings
 from .db import DatabaseUnavailable
-
-
-def use_proxy_settings(settings) -> None:
-    """Vendors are reached with the proxy rules students had in direct mode.
-
-    httpx reads these variables (trust_env): AI_PROXY_URL when USE_AI_PROXY is on, and
-    NO_PROXY for the hub, Ollama and AI_NO_PROXY. A NO_PROXY the site set already is kept.
-    """
-    wanted = proxy_environment(settings)
-    for name in ("NO_PROXY", "no_proxy"):
-        hosts = [h for h in os.environ.get(name, "").split(",") if h.strip()]
-        wanted[name] = ",".join(dict.fromkeys(hosts + wanted[name].split(",")))
-    os.environ.update(wanted)
 
 
 async def serve(gateway: Gateway, address: str, port: int) -> None:
@@ -58,7 +43,6 @@ def main(argv: Optional[list[str]] = None, secrets_dir: Optional[Path] = None,
     logging.getLogger("httpx").setLevel(logging.WARNING)
     settings = settings_module.load_or_exit()
     secret = secrets_module.read_or_exit(secrets_dir)
-    use_proxy_settings(settings)
     gateway = Gateway(config_from_settings(settings, secret))
     try:
         asyncio.run(serve(gateway, address, port))

@@ -10,18 +10,24 @@ from __future__ import annotations
 from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Mapping, Optional
+from urllib.parse import unquote, urlsplit
 
 from aihub_providers.vendors import VENDORS_LIST, Vendor
 
 from aihub.database import postgres_connection
+from aihub.proxies import no_proxy_hosts, proxy_url
 from aihub.settings import vendor_environment
 
+# The gateway's identity with the hub, and its address on the users network; the hub's
+# registration (aihub.services) and the students' base URLs (aihub.user_env) import these.
 SERVICE_NAME = "ai-gateway"
 # Browsers reach the admin page through the hub's proxy, which keeps this prefix.
 SERVICE_PREFIX = f"/services/{SERVICE_NAME}/"
 # A token must carry this scope to use the gateway (Spawner.server_token_scopes).
 ACCESS_SCOPE = f"access:services!service={SERVICE_NAME}"
+HOST = "gateway"  # its service name in docker-compose.yml
 PORT = 8090
+URL = f"http://{HOST}:{PORT}"
 
 
 @dataclass(frozen=True)
@@ -57,6 +63,12 @@ class GatewayConfig:
     api_token: str  # GATEWAY_API_TOKEN: the service's token with the hub
     ai_enabled: bool = True
     hub_api_url: Optional[str] = None  # None: HubAuth's default, $JUPYTERHUB_API_URL
+    # Vendors are called through this proxy (None: directly), except the hosts of
+    # no_proxy (aihub.proxies, the rule students' containers get as NO_PROXY).
+    proxy_url: Optional[str] = None
+    no_proxy: tuple[str, ...] = ()
+    # Personal tokens that expire are accepted too, not only running servers' own tokens.
+    allow_personal_tokens: bool = False
 
     def __repr__(self) -> str:  # never print keys, tokens or the database password
         return f"GatewayConfig(upstreams={list(self.upstreams)})"
@@ -66,6 +78,9 @@ class GatewayConfig:
         """Every secret value an error message must never contain."""
         values = [u.key for u in self.upstreams.values()]
         values += [self.api_token, self.database.get("password", "")]
+        for url in (self.proxy_url or "", *(u.api_base for u in self.upstreams.values())):
+            password = urlsplit(url).password or ""
+            values += [password, unquote(password)]
         return tuple(v for v in values if v)
 
 
@@ -98,6 +113,9 @@ def config_from_settings(settings: SimpleNamespace, secrets: Mapping[str, str], 
         database=postgres_connection(settings, secrets["POSTGRES_PASSWORD"]),
         api_token=secrets["GATEWAY_API_TOKEN"],
         ai_enabled=settings.ai_enabled,
+        proxy_url=proxy_url(settings),
+        no_proxy=no_proxy_hosts(settings),
+        allow_personal_tokens=settings.ai_allow_personal_tokens,
     )
     values.update(overrides)
     return GatewayConfig(**values)

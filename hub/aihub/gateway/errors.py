@@ -13,11 +13,12 @@ from __future__ import annotations
 import json
 from typing import Iterable, Optional
 
+from aihub_providers.errors import GATEWAY_ERROR_HEADER as GATEWAY_HEADER
 from aihub_providers.errors import one_line, scrub
 
-# Responses made by the gateway itself (not a vendor's) carry this header, so a client
-# can show the message as it is rather than wrap it in a vendor's name.
-GATEWAY_HEADER = "X-AI-Gateway-Error"
+# Responses made by the gateway itself (not a vendor's) carry GATEWAY_HEADER, so a client
+# can show the message as it is rather than wrap it in a vendor's name. Its home is the
+# providers package, the reader, which students' images install without the hub's.
 
 _TYPES = {
     400: "invalid_request_error",

@@ -1,14 +1,16 @@
 """The one HTTP client to vendors, and what a vendor's failure becomes for the student.
 
 One pooled httpx.AsyncClient serves every request: connections to a vendor stay open
-between calls (no TLS handshake per token stream). trust_env=True: HTTPS_PROXY and
-NO_PROXY of the gateway's environment apply, as they did for students in direct mode.
-AI_REQUEST_TIMEOUT bounds every wait on a vendor (connecting, and each read: a stream
+between calls (no TLS handshake per token stream). The proxy comes from GatewayConfig
+(USE_AI_PROXY, AI_PROXY_URL with its login, and the hosts that bypass it), not from
+the process's environment; the environment still gives the CA bundle (SSL_CERT_FILE,
+which trusts certs/). AI_REQUEST_TIMEOUT bounds every wait on a vendor (connecting, and each read: a stream
 may run longer as long as tokens keep coming).
 
 Vendor failures, as the student sees them:
 
     vendor says 401/403 (the admin's key)   -> 502, "the admin must check <KEY_ENV>"
+    the site's proxy says 407 (its login)   -> 502, "check AI_PROXY_URL"
     vendor says 429                         -> 429 with the vendor's words
     vendor says 5xx                         -> same status, "try again later"
     vendor says another 4xx                 -> same status, the vendor's words
@@ -27,19 +29,41 @@ from typing import Iterable
 
 import httpx
 
+from ..proxies import bypasses_proxy
 from .config import GatewayConfig, Upstream
 from .errors import GatewayError, clean
 
 USER_AGENT = "aihub-ai-gateway/0.1"
 ERROR_BODY_LIMIT = 64 * 1024  # bytes of a vendor's error body worth reading
+LIMITS = httpx.Limits(max_connections=1000, max_keepalive_connections=100, keepalive_expiry=60)
+
+
+class ProxyRouter(httpx.AsyncBaseTransport):
+    """Each request through the proxy, or directly when its host bypasses it."""
+
+    def __init__(self, proxy_url: str, no_proxy: tuple[str, ...]):
+        # httpx.Proxy sends the URL's percent-decoded login as Proxy-Authorization.
+        self.proxied = httpx.AsyncHTTPTransport(proxy=httpx.Proxy(proxy_url), limits=LIMITS, trust_env=True)
+        self.direct = httpx.AsyncHTTPTransport(limits=LIMITS, trust_env=True)
+        self.no_proxy = no_proxy
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        bypass = bypasses_proxy(request.url.host, self.no_proxy)
+        return await (self.direct if bypass else self.proxied).handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self.proxied.aclose()
+        await self.direct.aclose()
 
 
 def make_client(config: GatewayConfig) -> httpx.AsyncClient:
     timeout = config.request_timeout
+    # An explicit transport: httpx then reads no proxy variable from the environment.
+    transport = (ProxyRouter(config.proxy_url, config.no_proxy) if config.proxy_url
+                 else httpx.AsyncHTTPTransport(limits=LIMITS, trust_env=True))
     return httpx.AsyncClient(
+        transport=transport,
         timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0), pool=timeout),
-        limits=httpx.Limits(max_connections=1000, max_keepalive_connections=100, keepalive_expiry=60),
-        trust_env=True,
         follow_redirects=False,
         headers={"User-Agent": USER_AGENT},
     )
@@ -81,6 +105,10 @@ def vendor_error(upstream: Upstream, status: int, body: bytes, vendor_headers: h
         return GatewayError(
             502, f"{name} refused the hub's API key (HTTP {status}): the admin must check "
                  f"{upstream.vendor.key_env} in .env", "upstream_key_rejected")
+    if status == 407:  # the site's proxy, not the vendor, said no (plain-HTTP vendors)
+        return GatewayError(
+            502, f"the proxy refused the AI gateway's login (HTTP 407) on the way to {name}: "
+                 "the admin should check AI_PROXY_URL", "proxy_login_refused")
     if status == 429:
         retry = {k: vendor_headers[k] for k in ("retry-after", "retry-after-ms") if k in vendor_headers}
         return GatewayError(
