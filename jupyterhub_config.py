@@ -48,9 +48,8 @@ c.NativeAuthenticator.minimum_password_length = 8
 c.Authenticator.admin_users = {settings.admin_user}
 c.BundleAuthenticator.initial_admin_password = secret["ADMIN_PASSWORD"]
 # NativeAuthenticator decides who is approved; the hub admits every approved account.
+# Names an admin adds in the admin panel are approved when they sign up (aihub.auth).
 c.Authenticator.allow_all = True
-# Users an admin adds in the admin panel are approved when they sign up.
-c.Authenticator.allow_existing_users = True
 # Admins land on the hub's home page; students go straight to their server.
 c.JupyterHub.default_url = landing_page
 
