@@ -3,6 +3,8 @@
 from types import SimpleNamespace
 from urllib.parse import quote
 
+from .gateway.schema import USER_TABLES
+
 
 def database_url(settings: SimpleNamespace, password: str) -> str:
     # SQLAlchemy 2.1 maps plain postgresql:// to psycopg 3; the image ships psycopg2.
@@ -25,3 +27,15 @@ def postgres_connection(settings: SimpleNamespace, password: str) -> dict:
         "database": settings.postgres_db,
         "password": password,
     }
+
+
+def remove_ledger_rows(cursor, names: list[str]) -> int:
+    """Delete `names`' rows from the AI gateway's tables (there are none before the
+    gateway's first start); return how many rows went."""
+    removed = 0
+    for table in USER_TABLES:
+        cursor.execute("SELECT to_regclass(%s) IS NOT NULL", (table,))
+        if cursor.fetchone()[0]:
+            cursor.execute(f"DELETE FROM {table} WHERE username = ANY(%s)", (names,))
+            removed += cursor.rowcount
+    return removed

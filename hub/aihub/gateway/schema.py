@@ -85,6 +85,10 @@ FROM ai_usage
 GROUP BY 1, 2, 3;
 """
 
+# The tables that hold rows of one user (their `username`): what removing a student's
+# ledger rows removes (aihub.students, aihub.rehearse).
+USER_TABLES = ("ai_usage", "ai_budget_overrides")
+
 # (version, what it does, SQL). Versions count up from 1.
 MIGRATIONS: tuple[tuple[int, str, str], ...] = (
     (1, "usage ledger, budget overrides, admin views", USAGE_TABLE + VIEWS),
