@@ -29,6 +29,7 @@ from . import secrets, settings as settings_module
 from .database import postgres_connection, remove_ledger_rows
 from .hubapi import HubClient
 from .labels import student_filter
+from .progress import size_text
 from .spawner import home_volume, home_volume_prefix, volume_owner
 
 SIGN_UPS = UserInfo.__tablename__
@@ -49,13 +50,6 @@ class Student:
     @property
     def size_text(self) -> str:
         return "-" if self.size is None else size_text(self.size)
-
-
-def size_text(size: int) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if size < 1024 or unit == "GiB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
 
 
 def account_state(user: dict | None, signed_up: bool | None) -> str:

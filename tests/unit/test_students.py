@@ -8,7 +8,8 @@ import docker
 import pytest
 
 from aihub.labels import student_filter
-from aihub.students import StudentError, Tools, main, size_text, students
+from aihub.progress import size_text
+from aihub.students import StudentError, Tools, main, students
 
 PROJECT = "class1"
 
