@@ -41,10 +41,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import docker
-import psycopg2
 
 from . import secrets, settings as settings_module
-from .database import postgres_connection
+from .database import in_transaction
 from .labels import PROJECT_LABEL, ROLE_LABEL, compose_service_filter
 from .progress import size_text
 from .spawner import home_volume, home_volume_prefix, volume_owner
@@ -235,8 +234,8 @@ class Stack:
             lines = errors.decode(errors="replace").strip().splitlines()
             raise BackupError(f"{command[0]} failed: {lines[-1] if lines else 'no output'}")
 
-    def database(self, password: str):
-        return psycopg2.connect(**postgres_connection(self.settings, password))
+    def database(self, password: str, work):
+        return in_transaction(self.settings, password, work)
 
 
 # -- create ------------------------------------------------------------------------
@@ -345,11 +344,12 @@ def restore(stack: Stack, source, secrets_dir: Path) -> None:
 
 def check_fresh(stack: Stack, password: str, volumes) -> None:
     """A restore goes only into a stack that holds nothing yet."""
-    with stack.database(password) as connection, connection.cursor() as cursor:
+    def holds_accounts(cursor) -> bool:
         cursor.execute("SELECT to_regclass('users') IS NOT NULL")
-        if cursor.fetchone()[0]:
-            raise BackupError(f"the database of {stack.project} already holds the hub's accounts: restore only into "
-                              "a fresh stack (docker compose down -v deletes this one's database and secrets)")
+        return cursor.fetchone()[0]
+    if stack.database(password, holds_accounts):
+        raise BackupError(f"the database of {stack.project} already holds the hub's accounts: restore only into "
+                          "a fresh stack (docker compose down -v deletes this one's database and secrets)")
     present = set(stack.student_volumes())
     existing = [volume for volume in volumes if volume in present]
     if existing:
@@ -382,9 +382,7 @@ def restore_database(stack: Stack, archive: tarfile.TarFile, member: tarfile.Tar
     meter.done()
     # The database was made with this stack's new password; the restored secrets hold the
     # old class's, which the hub and the gateway now read.
-    with stack.database(old_password) as connection, connection.cursor() as cursor:
-        cursor.execute("ALTER ROLE CURRENT_USER PASSWORD %s", (new_password,))
-    connection.close()
+    stack.database(old_password, lambda cursor: cursor.execute("ALTER ROLE CURRENT_USER PASSWORD %s", (new_password,)))
 
 
 def main(argv: list[str] | None = None, secrets_dir: Path | None = None) -> int:
@@ -399,12 +397,12 @@ def main(argv: list[str] | None = None, secrets_dir: Path | None = None) -> int:
         stack = Stack(settings_module.load_or_exit())
         if args.command == "create":
             if sys.stdout.isatty():
-                raise BackupError("the archive goes to standard output: add -T and redirect it, "
+                raise BackupError("the archive goes to standard output, not to a terminal: redirect it, "
                                   "docker compose run --rm -T backup create > class.tar")
             create(stack, sys.stdout.buffer, secrets_dir)
         else:
             if sys.stdin.isatty():
-                raise BackupError("the archive comes from standard input: add -T and redirect it, "
+                raise BackupError("the archive comes from standard input, not from a terminal: redirect it, "
                                   "docker compose run --rm -T backup restore < class.tar")
             restore(stack, sys.stdin.buffer, secrets_dir)
         return 0

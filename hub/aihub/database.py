@@ -1,9 +1,14 @@
 """Where the hub keeps its state: the PostgreSQL database admins query."""
 
 from types import SimpleNamespace
+from typing import Callable, TypeVar
 from urllib.parse import quote
 
+import psycopg2
+
 from .gateway.schema import USER_TABLES
+
+Result = TypeVar("Result")
 
 
 def database_url(settings: SimpleNamespace, password: str) -> str:
@@ -27,6 +32,17 @@ def postgres_connection(settings: SimpleNamespace, password: str) -> dict:
         "database": settings.postgres_db,
         "password": password,
     }
+
+
+def in_transaction(settings: SimpleNamespace, password: str, work: Callable[..., Result]) -> Result:
+    """`work(cursor)`'s result, run in one transaction on the hub's database (the admin
+    tools, from the hub's image)."""
+    connection = psycopg2.connect(**postgres_connection(settings, password))
+    try:
+        with connection, connection.cursor() as cursor:
+            return work(cursor)
+    finally:
+        connection.close()
 
 
 def remove_ledger_rows(cursor, names: list[str]) -> int:

@@ -32,12 +32,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import docker
-import psycopg2
 from dockerspawner import DockerSpawner
 
 from . import secrets, settings as settings_module
 from .auth import REHEARSAL_GROUP, RESERVED_PREFIX
-from .database import postgres_connection, remove_ledger_rows
+from .database import in_transaction, remove_ledger_rows
 from .hubapi import CellResult, HubClient, HubError, SpawnResult
 from .labels import student_filter
 from .spawner import home_volume
@@ -327,13 +326,7 @@ class Rehearsal:
                 pass
 
     def database(self, work):
-        """`work(cursor)`'s result, in one transaction on the hub's database."""
-        connection = psycopg2.connect(**postgres_connection(self.settings, self.secret["POSTGRES_PASSWORD"]))
-        try:
-            with connection, connection.cursor() as cursor:
-                return work(cursor)
-        finally:
-            connection.close()
+        return in_transaction(self.settings, self.secret["POSTGRES_PASSWORD"], work)
 
     def remove_ledger_rows(self, names: list[str]) -> None:
         self.database(lambda cursor: remove_ledger_rows(cursor, names))

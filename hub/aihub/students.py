@@ -22,11 +22,10 @@ import sys
 from dataclasses import dataclass
 
 import docker
-import psycopg2
 from nativeauthenticator.orm import UserInfo
 
 from . import secrets, settings as settings_module
-from .database import postgres_connection, remove_ledger_rows
+from .database import in_transaction, remove_ledger_rows
 from .hubapi import HubClient
 from .labels import student_filter
 from .progress import size_text
@@ -84,13 +83,7 @@ class Tools:
         self.docker = engine or docker.from_env()
 
     def database(self, work):
-        """`work(cursor)`'s result, in one transaction on the hub's database."""
-        connection = psycopg2.connect(**postgres_connection(self.settings, self.secret["POSTGRES_PASSWORD"]))
-        try:
-            with connection, connection.cursor() as cursor:
-                return work(cursor)
-        finally:
-            connection.close()
+        return in_transaction(self.settings, self.secret["POSTGRES_PASSWORD"], work)
 
     def sign_ups(self) -> dict[str, bool]:
         def read(cursor):

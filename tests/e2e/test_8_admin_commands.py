@@ -10,6 +10,7 @@ with alice (the student fixture) restored as she was.
 import json
 import subprocess
 import tarfile
+import time
 import uuid
 
 from .browser import Browser
@@ -46,6 +47,7 @@ def test_students_list_shows_each_escaped_volume_and_its_size(stack):
     student.run_cell("open('/home/jovyan/homework.txt', 'w').write('x' * 100000)")
     assert student.run_cell(ASK_DEEPSEEK, timeout=180).strip()
     listing = students_tool(stack, "list").stdout
+    print(listing)  # shown with pytest -rP
     line = next(line for line in listing.splitlines() if line.startswith(ADDED + " "))
     assert "approved" in line and "running" in line, listing
     assert f"{stack.project}-user-li-2dlei" in line, listing
@@ -84,7 +86,8 @@ def backup_tool(stack, command: str, archive, check: bool = True) -> subprocess.
     return result
 
 
-def test_a_class_survives_down_v_through_backup_and_restore(stack, admin, server, student_credentials, tmp_path):
+def test_a_class_survives_down_v_through_backup_and_restore(stack, admin, server, student_credentials, tmp_path,
+                                                             figures):
     username, password = student_credentials
     proof = uuid.uuid4().hex
     server.run_cell(f"import os; os.makedirs('/home/jovyan/notes', exist_ok=True); "
@@ -94,9 +97,15 @@ def test_a_class_survives_down_v_through_backup_and_restore(stack, admin, server
     assert rows >= 1
 
     archive = tmp_path / "class.tar"
+    started = time.monotonic()
     with archive.open("wb") as out:
         created = backup_tool(stack, "create", out)
-    assert "backup complete" in created.stderr.decode(), created.stderr.decode()[-2000:]
+    figures["backup create (one student), archive size"] = (
+        f"{time.monotonic() - started:.1f} s, {archive.stat().st_size / 2**20:.1f} MiB")
+    progress = created.stderr.decode()
+    print(progress)
+    assert "backup complete" in progress, progress[-2000:]
+    assert "database (pg_dump):" in progress and f"] {stack.project}-user-{username}:" in progress, progress[-2000:]
     with tarfile.open(archive) as contents:
         names = contents.getnames()
         manifest = json.load(contents.extractfile("aihub-backup.json"))
@@ -109,8 +118,11 @@ def test_a_class_survives_down_v_through_backup_and_restore(stack, admin, server
     run(["docker", "volume", "rm", "-f", *stack.user_volumes()])
     assert not stack.user_volumes()
 
+    started = time.monotonic()
     with archive.open("rb") as source:
         restored = backup_tool(stack, "restore", source)
+    figures["backup restore into a fresh stack (compose starts postgres)"] = f"{time.monotonic() - started:.1f} s"
+    print(restored.stderr.decode())
     assert "restore complete" in restored.stderr.decode(), restored.stderr.decode()[-2000:]
     stack.compose("up", "-d")
     stack.wait_healthy()

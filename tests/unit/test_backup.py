@@ -72,25 +72,15 @@ class FakeEngine:
 
 
 class FakeDatabase:
+    """The new stack's database, as one cursor; what ran, with the password it ran with."""
+
     def __init__(self, has_accounts):
         self.has_accounts = has_accounts
         self.statements = []
 
-    def __call__(self, password):
+    def __call__(self, password, work):
         self.password = password
-        return self
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
-
-    def cursor(self):
-        return self
-
-    def close(self):
-        pass
+        return work(self)
 
     def execute(self, sql, args=()):
         self.statements.append((sql, args, self.password))
@@ -227,4 +217,5 @@ def test_archives_are_not_written_to_or_read_from_a_terminal(capsys, monkeypatch
     assert backup.main(["create"]) == 2
     monkeypatch.setattr("sys.stdin", SimpleNamespace(isatty=lambda: True))
     assert backup.main(["restore"]) == 2
-    assert "-T" in capsys.readouterr().err
+    errors = capsys.readouterr().err
+    assert "create > class.tar" in errors and "restore < class.tar" in errors
