@@ -41,6 +41,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import docker
+import psycopg2
 
 from . import secrets, settings as settings_module
 from .database import in_transaction
@@ -411,6 +412,9 @@ def main(argv: list[str] | None = None, secrets_dir: Path | None = None) -> int:
         return 2
     except docker.errors.DockerException as error:
         print(f"aihub: Docker: {getattr(error, 'explanation', None) or error}", file=sys.stderr)
+        return 2
+    except psycopg2.Error as error:
+        print(f"aihub: the hub's database: {str(error).strip().splitlines()[0]}", file=sys.stderr)
         return 2
 
 

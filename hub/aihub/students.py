@@ -26,7 +26,7 @@ from nativeauthenticator.orm import UserInfo
 
 from . import secrets, settings as settings_module
 from .database import in_transaction, remove_ledger_rows
-from .hubapi import HubClient
+from .hubapi import HubClient, HubError
 from .labels import student_filter
 from .progress import size_text
 from .spawner import home_volume, home_volume_prefix, volume_owner
@@ -48,7 +48,7 @@ class Student:
 
     @property
     def size_text(self) -> str:
-        return "-" if self.size is None else size_text(self.size)
+        return "no volume yet" if self.size is None else size_text(self.size)
 
 
 def account_state(user: dict | None, signed_up: bool | None) -> str:
@@ -189,7 +189,7 @@ async def run(args: argparse.Namespace) -> int:
         if args.command == "list":
             return await tools.list()
         return await tools.delete(args.name, args.ledger, args.yes)
-    except StudentError as error:
+    except (StudentError, HubError) as error:
         print(f"aihub: {error}", file=sys.stderr)
         return 2
 
