@@ -8,6 +8,7 @@ with alice (the student fixture) restored as she was.
 """
 
 import json
+import re
 import subprocess
 import tarfile
 import time
@@ -51,7 +52,7 @@ def test_students_list_shows_each_escaped_volume_and_its_size(stack):
     line = next(line for line in listing.splitlines() if line.startswith(ADDED + " "))
     assert "approved" in line and "running" in line, listing
     assert f"{stack.project}-user-li-2dlei" in line, listing
-    assert line.rstrip().endswith("KiB"), listing  # her 100 kB file, measured
+    assert re.search(r" \d+\.\d (KiB|MiB)$", line.rstrip()), listing  # her 100 kB file, measured
 
 
 def test_deleting_a_student_removes_everything_and_frees_the_name(stack, admin):
