@@ -63,6 +63,10 @@ BACKUP_HELPER = "backup-helper"
 CHUNK = 1 << 20
 
 
+def volumes_text(count: int) -> str:
+    return f"{count} student volume{'' if count == 1 else 's'}"
+
+
 class BackupError(Exception):
     """Why a backup or restore cannot go on; str() is the one line to show."""
 
@@ -85,10 +89,10 @@ class Meter:
         now = time.monotonic()
         if now - self.told >= self.every:
             self.told = now
-            say(f"    {self.what}: {size_text(self.bytes)} so far ({now - self.started:.0f} s)")
+            say(f"  {self.what}: {size_text(self.bytes)} so far ({now - self.started:.0f} s)")
 
     def done(self) -> None:
-        say(f"    {self.what}: {size_text(self.bytes)} in {time.monotonic() - self.started:.0f} s")
+        say(f"  {self.what}: {size_text(self.bytes)} in {time.monotonic() - self.started:.0f} s")
 
 
 class ChunkReader(io.RawIOBase):
@@ -247,7 +251,7 @@ def create(stack: Stack, out, secrets_dir: Path) -> None:
     image = stack.image()
     volumes = stack.student_volumes()
     started = time.monotonic()
-    say(f"aihub: backing up {stack.project}: secrets, database, {len(volumes)} student volumes")
+    say(f"aihub: backing up {stack.project}: secrets, database, {volumes_text(len(volumes))}")
     archive = tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT)
     manifest = {
         "format": FORMAT, "version": VERSION, "project": stack.project,
@@ -312,7 +316,7 @@ def restore(stack: Stack, source, secrets_dir: Path) -> None:
     fresh_password = secrets.read(secrets_dir)["POSTGRES_PASSWORD"]  # what the new database was made with
     check_fresh(stack, fresh_password, targets.values())
     say(f"aihub: restoring the backup of {manifest['project']} made {manifest['created']} into {stack.project}: "
-        f"secrets, database, {len(targets)} student volumes")
+        f"secrets, database, {volumes_text(len(targets))}")
     image = stack.image()
 
     restored_secrets, database_done, upload, volume = 0, False, None, None
