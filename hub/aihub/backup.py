@@ -22,7 +22,7 @@ holds the hub's tables or a student volume that already exists, so it never mixe
 classes. It puts the secrets back (values set in .env still win, as at every start),
 restores the database and sets the database password to the restored secret, then
 each student's volume, renamed for this stack's COMPOSE_PROJECT_NAME. `docker compose
-up -d` then starts the class where it was.
+up -d --wait` then starts the class where it was.
 """
 
 from __future__ import annotations
@@ -339,12 +339,14 @@ def restore(stack: Stack, source, secrets_dir: Path) -> None:
                 volume = name
                 number = list(targets).index(volume) + 1
                 upload = VolumeUpload(stack, targets[volume], image, f"[{number}/{len(targets)}] {targets[volume]}")
-            upload.add(renamed(member, VOLUMES + volume, MOUNT), archive.extractfile(member) if member.isreg() else None)
+            content = archive.extractfile(member) if member.isreg() else None
+            upload.add(renamed(member, VOLUMES + volume, MOUNT), content)
     if upload:
         upload.close()
     if not database_done:
         raise BackupError("the archive ends before its database: it was cut short")
-    say(f"aihub: restore complete in {time.monotonic() - started:.0f} s; now start the class: docker compose up -d")
+    say(f"aihub: restore complete in {time.monotonic() - started:.0f} s; "
+        "now start the class: docker compose up -d --wait")
 
 
 def check_fresh(stack: Stack, password: str, volumes) -> None:

@@ -125,7 +125,7 @@ def test_a_class_survives_down_v_through_backup_and_restore(stack, admin, server
     figures["backup restore into a fresh stack (compose starts postgres)"] = f"{time.monotonic() - started:.1f} s"
     print(restored.stderr.decode())
     assert "restore complete" in restored.stderr.decode(), restored.stderr.decode()[-2000:]
-    stack.compose("up", "-d")
+    stack.compose("up", "-d", "--wait")
     stack.wait_healthy()
 
     returning = Browser(stack.url)

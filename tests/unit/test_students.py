@@ -28,7 +28,8 @@ def test_every_account_sign_up_and_volume_is_listed_with_its_escaped_volume():
     assert (found["li-lei"].account, found["li-lei"].volume) == ("added by an admin, not signed up yet",
                                                                  "class1-user-li-2dlei")
     assert (found["bob"].account, found["bob"].server, found["bob"].size) == ("waiting for approval", "-", None)
-    assert (found["王芳"].account, found["王芳"].volume) == ("no account (files only)", "class1-user--e7-8e-8b-e8-8a-b3")
+    assert (found["王芳"].account, found["王芳"].volume) == ("no account (files only)",
+                                                         "class1-user--e7-8e-8b-e8-8a-b3")
     assert found["admin"].account == "admin"
 
 
