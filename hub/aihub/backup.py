@@ -392,26 +392,25 @@ def restore_database(stack: Stack, archive: tarfile.TarFile, member: tarfile.Tar
     stack.database(old_password, lambda cursor: cursor.execute("ALTER ROLE CURRENT_USER PASSWORD %s", (new_password,)))
 
 
-def main(argv: list[str] | None = None, secrets_dir: Path | None = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="docker compose run --rm -T backup", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("create", help="write the archive to standard output: ... create > class.tar")
     commands.add_parser("restore", help="restore the archive from standard input into a fresh stack: "
                                         "... restore < class.tar")
     args = parser.parse_args(argv)
-    secrets_dir = secrets_dir or secrets.SECRETS_DIR
     try:
         stack = Stack(settings_module.load_or_exit())
         if args.command == "create":
             if sys.stdout.isatty():
                 raise BackupError("the archive goes to standard output, not to a terminal: redirect it, "
                                   "docker compose run --rm -T backup create > class.tar")
-            create(stack, sys.stdout.buffer, secrets_dir)
+            create(stack, sys.stdout.buffer, secrets.SECRETS_DIR)
         else:
             if sys.stdin.isatty():
                 raise BackupError("the archive comes from standard input, not from a terminal: redirect it, "
                                   "docker compose run --rm -T backup restore < class.tar")
-            restore(stack, sys.stdin.buffer, secrets_dir)
+            restore(stack, sys.stdin.buffer, secrets.SECRETS_DIR)
         return 0
     except (BackupError, settings_module.ConfigError, tarfile.TarError) as error:
         print(f"aihub: {error}", file=sys.stderr)
