@@ -14,7 +14,7 @@ from aihub.database import database_url
 from aihub.labels import student_container_labels
 from aihub.services import (HUB_API_PORT, PROXY_PORT, hub_roles, hub_services, server_token_scopes,
                             student_networks)
-from aihub.spawner import ClassroomSpawner
+from aihub.spawner import HOME_DIR, HOME_VOLUME, ClassroomSpawner
 from aihub.user_env import WITHOUT_AI, user_environment
 
 settings = settings_module.load_or_exit()
@@ -48,9 +48,8 @@ c.NativeAuthenticator.minimum_password_length = 8
 c.Authenticator.admin_users = {settings.admin_user}
 c.BundleAuthenticator.initial_admin_password = secret["ADMIN_PASSWORD"]
 # NativeAuthenticator decides who is approved; the hub admits every approved account.
+# Names an admin adds in the admin panel are approved when they sign up (aihub.auth).
 c.Authenticator.allow_all = True
-# Users an admin adds in the admin panel are approved when they sign up.
-c.Authenticator.allow_existing_users = True
 # Admins land on the hub's home page; students go straight to their server.
 c.JupyterHub.default_url = landing_page
 
@@ -74,8 +73,8 @@ c.ClassroomSpawner.extra_networks = student_networks(settings)
 c.DockerSpawner.extra_create_kwargs = {"labels": student_container_labels(settings.compose_project_name)}
 # Containers are disposable; the student's home folder is a named volume that stays.
 c.DockerSpawner.remove = True
-c.DockerSpawner.volumes = {"{prefix}-user-{username}": "/home/jovyan"}
-c.DockerSpawner.notebook_dir = "/home/jovyan"
+c.DockerSpawner.volumes = {HOME_VOLUME: HOME_DIR}
+c.DockerSpawner.notebook_dir = HOME_DIR
 c.DockerSpawner.mem_limit = settings.user_mem_limit
 c.DockerSpawner.cpu_limit = settings.user_cpu_limit
 # Nothing in a student's container may gain privileges (no setuid escalation).

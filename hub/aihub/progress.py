@@ -1,4 +1,5 @@
-"""How the class tools show many servers starting at once: one line, kept up to date."""
+"""How the admin tools show progress: many servers starting at once in one line, kept
+up to date; sizes as `docker system df` shows them."""
 
 from __future__ import annotations
 
@@ -41,3 +42,11 @@ class Progress:
         line = (f"  {self.what}: {counts['ready']}/{self.total} ready, {counts['starting']} starting, "
                 f"{counts['in line']} in line, {counts['failed']} failed ({now - self.started:.0f} s)")
         print(("\r" + line + "\033[K") if self.tty else line, end="\n" if final or not self.tty else "", flush=True)
+
+
+def size_text(size: float) -> str:
+    """1536 -> '1.5 KiB'."""
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024

@@ -32,14 +32,14 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import docker
-import psycopg2
 from dockerspawner import DockerSpawner
 
 from . import secrets, settings as settings_module
 from .auth import REHEARSAL_GROUP, RESERVED_PREFIX
-from .database import postgres_connection
+from .database import in_transaction, remove_ledger_rows
 from .hubapi import CellResult, HubClient, HubError, SpawnResult
 from .labels import student_filter
+from .spawner import home_volume
 
 MIB = 1024 * 1024
 PROMPT = "Explain a Python list comprehension in one sentence."
@@ -321,31 +321,27 @@ class Rehearsal:
     def remove_volumes(self, names: list[str]) -> None:
         for name in names:
             try:
-                self.docker.volumes.get(f"{self.project}-user-{DockerSpawner._escape(name)}").remove(force=True)
+                self.docker.volumes.get(home_volume(self.project, name)).remove(force=True)
             except docker.errors.NotFound:
                 pass
 
-    def ledger(self, sql: str, names: list[str]) -> list[tuple]:
-        """Rows of the gateway's usage ledger for `names` (none without the gateway)."""
-        connection = psycopg2.connect(**postgres_connection(self.settings, self.secret["POSTGRES_PASSWORD"]))
-        try:
-            with connection, connection.cursor() as cursor:
-                cursor.execute("SELECT to_regclass('ai_usage') IS NOT NULL")
-                if not cursor.fetchone()[0]:
-                    return []
-                cursor.execute(sql, (names,))
-                return cursor.fetchall() if cursor.description else []
-        finally:
-            connection.close()
+    def database(self, work):
+        return in_transaction(self.settings, self.secret["POSTGRES_PASSWORD"], work)
 
     def remove_ledger_rows(self, names: list[str]) -> None:
-        self.ledger("DELETE FROM ai_usage WHERE username = ANY(%s)", names)
+        self.database(lambda cursor: remove_ledger_rows(cursor, names))
 
     def gateway_seconds(self, names: list[str]) -> list[float]:
-        """How long the gateway took for each call (the model's share of a cell's time)."""
-        rows = self.ledger("SELECT latency_ms FROM ai_usage WHERE username = ANY(%s) AND latency_ms IS NOT NULL",
-                           names)
-        return [latency / 1000 for (latency,) in rows]
+        """How long the gateway took for each call (the model's share of a cell's time);
+        none without the gateway."""
+        def latencies(cursor) -> list[float]:
+            cursor.execute("SELECT to_regclass('ai_usage') IS NOT NULL")
+            if not cursor.fetchone()[0]:
+                return []
+            cursor.execute("SELECT latency_ms FROM ai_usage WHERE username = ANY(%s) AND latency_ms IS NOT NULL",
+                           (names,))
+            return [latency / 1000 for (latency,) in cursor.fetchall()]
+        return self.database(latencies)
 
     async def clean_up(self) -> None:
         print(f"  removing the rehearsal's {len(self.names)} accounts, servers, volumes and ledger rows")

@@ -27,11 +27,34 @@ from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 
 from dockerspawner import DockerSpawner
+from escapism import unescape
 from jupyterhub.utils import maybe_future, wait_for_http_server
 from tornado.web import HTTPError
 from traitlets import Dict, Integer, List, Unicode, default
 
 from .server_token import RecordsServerToken
+
+
+# A student's home folder is a named volume that outlives their containers. DockerSpawner
+# renders {username} escaped for Docker (li-lei: li-2dlei), so this template, rendered by
+# home_volume, is the one way to name a student's volume.
+HOME_VOLUME = "{prefix}-user-{username}"
+HOME_DIR = "/home/jovyan"
+
+
+def home_volume(prefix: str, username: str) -> str:
+    """The volume holding `username`'s home folder in the stack named `prefix`."""
+    return HOME_VOLUME.format(prefix=prefix, username=DockerSpawner._escape(username))
+
+
+def home_volume_prefix(prefix: str) -> str:
+    """What the names of every student volume of the stack `prefix` begin with."""
+    return HOME_VOLUME.format(prefix=prefix, username="")
+
+
+def volume_owner(prefix: str, volume: str) -> str:
+    """The user name whose home_volume is `volume`."""
+    return unescape(volume[len(home_volume_prefix(prefix)):], escape_char="-")
 
 
 class StartQueue:

@@ -179,3 +179,30 @@ def test_without_its_database_the_gateway_refuses_with_503(start_gateway, studen
     assert (response.status_code, response.json()["error"]["code"]) == (503, "ledger_unavailable")
     health = httpx.get(f"{gateway.url}/health")
     assert (health.status_code, health.json()["status"]) == (503, "error")
+
+
+def test_removing_a_students_ledger_rows_leaves_everyone_elses(empty_database):
+    """What `aihub.students delete --ledger` and the rehearsal's clean-up run."""
+    from aihub.database import remove_ledger_rows
+
+    connection = psycopg2.connect(**empty_database)
+    try:
+        with connection, connection.cursor() as cursor:
+            assert remove_ledger_rows(cursor, ["alice"]) == 0  # before the gateway's first start: no tables
+
+        async def migrate():
+            pool = await db.connect(empty_database, wait=5, pool_size=1)
+            await db.migrate(pool)
+            await pool.close()
+        asyncio.run(migrate())
+
+        with connection, connection.cursor() as cursor:
+            for name in ("alice", "alice", "bob"):
+                cursor.execute("INSERT INTO ai_usage (username, provider, model, endpoint, instance_id)"
+                               " VALUES (%s, 'deepseek', 'deepseek-chat', 'chat/completions', 1)", (name,))
+            cursor.execute("INSERT INTO ai_budget_overrides (username, daily_tokens) VALUES ('alice', 5), ('bob', 7)")
+            assert remove_ledger_rows(cursor, ["alice"]) == 3
+            cursor.execute("SELECT username FROM ai_usage UNION ALL SELECT username FROM ai_budget_overrides")
+            assert sorted(name for (name,) in cursor.fetchall()) == ["bob", "bob"]
+    finally:
+        connection.close()

@@ -5,11 +5,13 @@ from types import SimpleNamespace
 
 import bcrypt
 import pytest
+from jupyterhub import orm
+from nativeauthenticator.handlers import SignUpHandler
 from nativeauthenticator.orm import UserInfo
 from sqlalchemy import create_engine
 from sqlalchemy.orm import Session
 
-from aihub.auth import BundleAuthenticator
+from aihub.auth import ApprovedSignUpHandler, BundleAuthenticator
 
 INITIAL_PASSWORD = "initial-admin-pass"
 ADMIN = SimpleNamespace(name="admin")
@@ -24,8 +26,11 @@ def fast_bcrypt(monkeypatch):
 
 @pytest.fixture
 def db():
-    """A real SQLAlchemy session on an in-memory database; the authenticator makes its table."""
-    with Session(create_engine("sqlite://")) as session:
+    """A real SQLAlchemy session on an in-memory database with the hub's tables; the
+    authenticator makes its own."""
+    engine = create_engine("sqlite://")
+    orm.Base.metadata.create_all(engine)
+    with Session(engine) as session:
         yield session
 
 
@@ -86,6 +91,44 @@ def test_nobody_can_sign_up_with_a_rehearsal_name(db, make_authenticator):
     assert UserInfo.find(db, "rehearsal-abc-01") is None
     assert log_in(authenticator, "rehearsal-abc-01", "a-long-password-1") is None
     assert authenticator.create_user("rehearsals-fan", "a-long-password-1") is not None
+
+
+def add_in_admin_panel(db, name):
+    """What the admin panel's "Add Users" (POST /hub/api/users) leaves: a hub user."""
+    db.add(orm.User(name=name))
+    db.commit()
+
+
+def test_a_name_an_admin_added_is_approved_at_sign_up(db, make_authenticator):
+    authenticator = make_authenticator()
+    add_in_admin_panel(db, "li-lei")
+    assert authenticator.create_user("li-lei", "a-long-password-1").is_authorized
+    assert log_in(authenticator, "li-lei", "a-long-password-1") == "li-lei"
+
+
+def test_a_name_nobody_added_waits_for_the_admin(db, make_authenticator):
+    authenticator = make_authenticator()
+    add_in_admin_panel(db, "someone-else")
+    assert not authenticator.create_user("bob", "a-long-password-1").is_authorized
+    assert log_in(authenticator, "bob", "a-long-password-1") is None
+
+
+def test_a_name_already_signed_up_cannot_be_signed_up_again(db, make_authenticator):
+    authenticator = make_authenticator()
+    assert authenticator.create_user("carol", "a-long-password-1") is not None
+    add_in_admin_panel(db, "carol")  # e.g. approved, logged in once, then unapproved
+    assert authenticator.create_user("carol", "another-password-2") is None
+    assert log_in(authenticator, "carol", "another-password-2") is None
+
+
+def test_the_sign_up_page_tells_an_approved_student_to_log_in(make_authenticator):
+    page = ApprovedSignUpHandler.__new__(ApprovedSignUpHandler)  # only its message is asked for
+    page.application = SimpleNamespace(settings={"authenticator": SimpleNamespace(open_signup=False)})
+    approved, waiting = SimpleNamespace(is_authorized=True), SimpleNamespace(is_authorized=False, login_email_sent=False)
+    assert "log in" in page.get_result_message(approved, True, False, True, False)[1]
+    assert "sent to the admin" in page.get_result_message(waiting, True, False, True, False)[1]
+    handlers = dict(make_authenticator().get_handlers(None))
+    assert handlers["/signup"] is ApprovedSignUpHandler and SignUpHandler not in handlers.values()
 
 
 def test_admins_land_on_the_hub_and_students_at_their_server():

@@ -15,7 +15,7 @@ from traitlets.config.loader import PyFileConfigLoader
 
 from aihub import secrets, settings
 from aihub.auth import BundleAuthenticator, landing_page
-from aihub.spawner import ClassroomSpawner
+from aihub.spawner import ClassroomSpawner, home_volume, volume_owner
 
 CONFIG_FILE = Path(__file__).resolve().parents[2] / "jupyterhub_config.py"
 # What an admin of a second class on the same machine might put in .env.
@@ -79,6 +79,14 @@ def test_student_servers_have_the_limits_and_the_stack_names(hub):
     assert spawner.volume_binds == {"class1-user-alice": {"bind": "/home/jovyan", "mode": "rw"}}
     assert spawner.pull_policy == "never"
     assert spawner.image == "aihub-singleuser:0.1.0"
+
+
+@pytest.mark.parametrize("name", ["alice", "li-lei", "王芳", "Mixed.Case_1"])
+def test_the_spawner_mounts_the_volume_home_volume_names(hub, name):
+    config, _ = hub
+    spawner = DockerSpawner(config=config, user=SimpleNamespace(name=name))
+    assert list(spawner.volume_binds) == [home_volume("class1", name)]
+    assert volume_owner("class1", home_volume("class1", name)) == name
 
 
 def test_the_hub_uses_the_secrets_from_the_volume(hub):

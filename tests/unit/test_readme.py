@@ -28,3 +28,13 @@ def test_readme_commands_name_real_things():
     assert "docker compose exec hub python -m aihub.secrets admin-login" in README
     assert "docker compose exec postgres psql -U jupyterhub jupyterhub -c 'SELECT name, admin, last_activity FROM users'" in README
     assert (ROOT / "ollama" / "compose.gpu.yml").exists() and "ollama/compose.gpu.yml" in README
+
+
+def test_readme_gives_the_admin_tools_that_exist_and_no_image_to_pull():
+    compose = (ROOT / "docker-compose.yml").read_text()
+    assert "docker compose exec hub python -m aihub.students list" in README
+    assert "docker compose run --rm -T backup create > class.tar" in README
+    assert "docker compose run --rm -T backup restore < class.tar" in README
+    assert "\n  backup:\n" in compose and 'entrypoint: ["python", "-m", "aihub.backup"]' in compose
+    # Student volumes' names are escaped: the README never has admins guess one.
+    assert "debian:bookworm-slim" not in README and "docker volume rm aihub-user-" not in README

@@ -91,6 +91,10 @@ RESERVATIONS = """
 ALTER TABLE ai_usage ADD COLUMN reserved_tokens integer NOT NULL DEFAULT 0;
 """
 
+# The tables that hold rows of one user (their `username`): what removing a student's
+# ledger rows removes (aihub.students, aihub.rehearse).
+USER_TABLES = ("ai_usage", "ai_budget_overrides")
+
 # (version, what it does, SQL). Versions count up from 1.
 MIGRATIONS: tuple[tuple[int, str, str], ...] = (
     (1, "usage ledger, budget overrides, admin views", USAGE_TABLE + VIEWS),
