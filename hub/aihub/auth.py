@@ -6,6 +6,7 @@ password from the secrets volume, so the admin name can never be claimed by sign
 """
 
 import bcrypt
+import nativeauthenticator
 from nativeauthenticator import NativeAuthenticator
 from nativeauthenticator.orm import UserInfo
 from traitlets import Unicode
@@ -15,6 +16,9 @@ from traitlets import Unicode
 RESERVED_PREFIX = "rehearsal-"
 # ...and, while they exist, members of this group: what a later rehearsal cleans up.
 REHEARSAL_GROUP = "aihub-rehearsal"
+# The hub's pages: NativeAuthenticator's (sign-up, authorize, and its navbar links) over
+# JupyterHub's own. The AI gateway's admin page renders with the same ones.
+TEMPLATE_PATHS = (f"{nativeauthenticator.__path__[0]}/templates/",)
 
 
 class BundleAuthenticator(NativeAuthenticator):
