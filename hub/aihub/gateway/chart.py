@@ -19,6 +19,7 @@ HEIGHT = 180
 PLOT_TOP = 18  # room for the peak's label above the bars
 PLOT_BOTTOM = 160  # the baseline; the first and last days are labelled below it
 BAR_SHARE = 0.8  # of a day's slot; the rest is the gap between bars
+MAX_BAR_WIDTH = 40  # so a window of a day or a week shows bars, not blocks
 TOP_USERS = 3  # named in a day's tooltip
 
 
@@ -81,7 +82,7 @@ def tokens_per_day(user_days: Iterable[Mapping], first: date, last: date) -> Cha
     totals = {day: sum(per_day[day].values()) for day in days}
     peak = max(totals.values(), default=0)
     slot = WIDTH / len(days)
-    width = round(slot * BAR_SHARE, 2)
+    width = round(min(slot * BAR_SHARE, MAX_BAR_WIDTH), 2)
     bars = []
     for n, day in enumerate(days):
         ranked = sorted(per_day[day].items(), key=lambda item: (-item[1], item[0]))
