@@ -6,10 +6,8 @@ Secrets come from the `secrets` volume (aihub.secrets). Logic lives in the aihub
 package, with its tests; this file only wires it in.
 """
 
-import nativeauthenticator
-
 from aihub import secrets, settings as settings_module
-from aihub.auth import BundleAuthenticator, landing_page
+from aihub.auth import TEMPLATE_PATHS, BundleAuthenticator, landing_page
 from aihub.database import database_url
 from aihub.labels import student_container_labels
 from aihub.services import (HUB_API_PORT, PROXY_PORT, hub_roles, hub_services, server_token_scopes,
@@ -42,7 +40,7 @@ c.JupyterHub.cleanup_servers = False
 
 # Students sign up on the hub's page; an admin approves them at /hub/authorize.
 c.JupyterHub.authenticator_class = BundleAuthenticator
-c.JupyterHub.template_paths = [f"{nativeauthenticator.__path__[0]}/templates/"]
+c.JupyterHub.template_paths = list(TEMPLATE_PATHS)
 c.NativeAuthenticator.open_signup = settings.auth_mode == "open"
 c.NativeAuthenticator.minimum_password_length = 8
 c.Authenticator.admin_users = {settings.admin_user}

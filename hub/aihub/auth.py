@@ -9,6 +9,7 @@ no sign-up yet: its sign-up is approved at once, since an admin already chose it
 """
 
 import bcrypt
+import nativeauthenticator
 from jupyterhub import orm
 from nativeauthenticator import NativeAuthenticator
 from nativeauthenticator.handlers import SignUpHandler
@@ -20,6 +21,9 @@ from traitlets import Unicode
 RESERVED_PREFIX = "rehearsal-"
 # ...and, while they exist, members of this group: what a later rehearsal cleans up.
 REHEARSAL_GROUP = "aihub-rehearsal"
+# The hub's pages: NativeAuthenticator's (sign-up, authorize, and its navbar links) over
+# JupyterHub's own. The AI gateway's admin page renders with the same ones.
+TEMPLATE_PATHS = (f"{nativeauthenticator.__path__[0]}/templates/",)
 
 
 class BundleAuthenticator(NativeAuthenticator):

@@ -79,7 +79,8 @@ c.JupyterHub.db_url = "sqlite:///jupyterhub.sqlite"
 c.JupyterHub.cleanup_servers = True
 c.JupyterHub.authenticator_class = "dummy"
 c.Authenticator.allow_all = True
-c.Authenticator.admin_users = {"teacher"}
+# test_admin.py: an admin whose name is markup, to show the gateway's page escapes it.
+c.Authenticator.admin_users = {"teacher", '<script>alert("admin")'}
 c.JupyterHub.spawner_class = TokenSpawner
 c.Spawner.http_timeout = 10
 

@@ -3,13 +3,20 @@
 import csv
 import io
 import re
+import uuid
+from datetime import date, timedelta
+from html.parser import HTMLParser
 
 import httpx
 import pytest
 
+from aihub.gateway import chart
+
 from .conftest import SCOPE
 
 PREFIX = "/services/ai-gateway/"
+# A hub admin (hub_config.py) whose name is markup: a script if a page did not escape it.
+MARKUP_ADMIN = '<script>alert("admin")'
 
 
 class Browser:
@@ -143,3 +150,98 @@ def test_tokens_work_for_scripts(gateway, hub, student):
     student_token = student().token
     response = httpx.get(f"{gateway.url}{PREFIX}usage.csv", headers={"Authorization": f"token {student_token}"})
     assert response.status_code == 403
+
+
+class PageParts(HTMLParser):
+    """The page's links to other files, and its chart's days: data, tooltip, bar height."""
+
+    def __init__(self, text: str):
+        super().__init__()
+        self.links: list[str] = []
+        self.days: list[dict] = []
+        self.in_title = False
+        self.feed(text)
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        self.links += [attrs[name] for name in ("src", "href") if name in attrs]
+        if tag == "g" and attrs.get("class") == "day":
+            self.days.append({"day": attrs["data-day"], "tokens": int(attrs["data-tokens"]), "title": ""})
+        elif tag == "title" and self.days:
+            self.in_title = True
+        elif tag == "rect" and attrs.get("class") == "bar":
+            self.days[-1]["height"] = float(attrs["height"])
+
+    def handle_endtag(self, tag):
+        self.in_title = self.in_title and tag != "title"
+
+    def handle_data(self, data):
+        if self.in_title:
+            self.days[-1]["title"] += data
+
+
+def test_the_page_wears_the_hubs_template_and_styles(browser, hub):
+    browser.log_in("teacher")
+    page = browser.get(PREFIX)
+    assert page.status_code == 200, page.text
+    # The hub's page.html: its navbar, logo, login widget; NativeAuthenticator's links.
+    for marker in ('id="jupyterhub-logo"', 'class="navbar navbar-expand-sm', 'id="login_widget"',
+                   'href="/hub/home"', 'href="/hub/logout"', 'href="/hub/authorize"'):
+        assert marker in page.text, marker
+    # The hub's stylesheet, by the very URL (version hash included) the hub's pages use.
+    ours = re.search(r'href="(/hub/static/css/style\.min\.css\?v=\w+)"', page.text)[1]
+    assert f'href="{ours}"' in browser.get("/hub/home").text
+    links = PageParts(page.text).links
+    # Every file comes from the hub or the gateway, on the page's own origin: nothing
+    # from a CDN, so the page works offline.
+    assert not [link for link in links if re.match(r"[a-z][a-z0-9+.-]*:|//", link, re.IGNORECASE)]
+    files = [link for link in links if link.startswith("/hub/static/") or link == "/hub/logo"]
+    assert len(files) >= 5
+    for link in files:
+        assert browser.get(link).status_code == 200, link
+
+
+def test_the_chart_has_one_bar_per_day_as_high_as_its_tokens(browser, database):
+    """Known ledger rows on past days (no other test writes any): one bar per day, its
+    height in proportion to the day's tokens, a student's markup name escaped."""
+    student = f"chart-{uuid.uuid4().hex[:8]}"
+    markup = f'<script>alert("{student}")</script>'
+    for name, days_ago, tokens in ((student, 1, 200), (student, 1, 100), (student, 3, 100), (markup, 3, 50)):
+        database.query("INSERT INTO ai_usage (username, provider, model, endpoint, total_tokens, status,"
+                       " started_at, instance_id) VALUES (%s, 'deepseek', 'echo-1', 'chat/completions', %s,"
+                       " 'ok', now() - %s * interval '1 day', 0)", name, tokens, days_ago)
+    browser.log_in("teacher")
+    page = browser.get(PREFIX + "?days=7").text
+    days = PageParts(page).days
+    today = date.fromisoformat(database.query("SELECT (now() AT TIME ZONE 'UTC')::date::text")[0][0])
+    assert [d["day"] for d in days] == [(today - timedelta(days=n)).isoformat() for n in range(6, -1, -1)]
+    tokens = {d["day"]: d["tokens"] for d in days}
+    past = {(today - timedelta(days=n)).isoformat(): expected for n, expected in
+            ((6, 0), (5, 0), (4, 0), (3, 150), (2, 0), (1, 300))}
+    assert {day: tokens[day] for day in past} == past
+    peak = max(tokens.values())
+    full = chart.PLOT_BOTTOM - chart.PLOT_TOP
+    for d in days:
+        assert d["height"] == pytest.approx(d["tokens"] / peak * full, abs=0.01), d
+    assert days[3]["height"] == pytest.approx(days[5]["height"] / 2, abs=0.01)
+    # The tooltip names the day's heaviest users; the markup one as text, never as a tag.
+    assert days[3]["title"] == f"{days[3]['day']}: 150 tokens ({student} 100, {markup} 50)"
+    assert markup not in page
+    assert f"{student} 100, &lt;script&gt;alert(&#34;{student}&#34;)&lt;/script&gt; 50)</title>" in page
+    assert f"<td>&lt;script&gt;alert(&#34;{student}&#34;)&lt;/script&gt;</td>" in page  # and in the tables
+
+
+def test_an_admins_markup_name_stays_text_in_the_navbar_and_the_pages_script(browser):
+    browser.log_in(MARKUP_ADMIN)
+    page = browser.get(PREFIX)
+    assert page.status_code == 200, page.text
+    assert MARKUP_ADMIN not in page.text
+    assert '<span class="me-1">&lt;script&gt;alert(&#34;admin&#34;)</span>' in page.text  # the login widget
+    assert 'user: "\\u003cscript\\u003ealert(\\"admin\\")"' in page.text  # window.jhdata, still valid JSON
+
+
+def test_the_chart_of_an_idle_window_is_flat():
+    idle = chart.tokens_per_day([], date(2026, 2, 27), date(2026, 3, 2))
+    assert [(bar.day.isoformat(), bar.tokens, bar.height) for bar in idle.bars] == [
+        ("2026-02-27", 0, 0.0), ("2026-02-28", 0, 0.0), ("2026-03-01", 0, 0.0), ("2026-03-02", 0, 0.0)]
+    assert idle.peak == 0 and idle.bars[-1].left + idle.bars[-1].slot == pytest.approx(chart.WIDTH)

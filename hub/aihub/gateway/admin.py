@@ -2,9 +2,10 @@
 
 Browsers arrive through the hub's proxy and log in with the hub (HubOAuth: the usual
 JupyterHub service login, no password here). Only hub admins get past prepare():
-the user model's `admin` flag decides; anyone else gets 403. The page is plain HTML,
-every value escaped (tornado templates). The budget form is a POST with the hub's
-XSRF token.
+the user model's `admin` flag decides; anyone else gets 403. The page wears the hub's
+own template and styles (hubpage.py), every value escaped, and draws tokens per day as
+an inline SVG chart (chart.py): no script of its own, nothing from outside the hub. The
+budget form is a POST with the gateway's XSRF token.
 
     GET  /services/ai-gateway/                  usage of the last `days` (default 30)
     GET  /services/ai-gateway/usage.csv         raw ledger rows of the last `days`
@@ -17,13 +18,13 @@ from __future__ import annotations
 import csv
 import io
 import logging
+from datetime import timedelta
 from typing import TYPE_CHECKING, Optional
 
 from jupyterhub.services.auth import HubOAuthCallbackHandler, HubOAuthenticated, check_scopes
-from tornado.template import Template
 from tornado.web import HTTPError, RequestHandler
 
-from . import reports
+from . import chart, hubpage, reports
 from .config import ACCESS_SCOPE, SERVICE_PREFIX
 
 if TYPE_CHECKING:
@@ -31,59 +32,108 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("aihub.gateway")
 
-PAGE = Template("""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>AI usage</title>
+USAGE_PAGE = """{% extends "page.html" %}
+{% block title %}AI usage{% endblock %}
+{% block stylesheet %}{{ super() }}
 <style>
-body { font-family: sans-serif; margin: 2em; }
-table { border-collapse: collapse; margin-bottom: 2em; }
-th, td { border: 1px solid #bbb; padding: 0.2em 0.6em; text-align: right; }
-th:first-child, td:first-child, .text { text-align: left; }
-</style></head>
-<body>
-<h1>AI usage, last {{ days }} days (UTC)</h1>
+.usage-chart { width: 100%; height: auto; }
+.usage-chart .bar { fill: var(--bs-primary); }
+.usage-chart .day:hover .bar { fill: var(--bs-link-hover-color); }
+.usage-chart .slot { fill: transparent; }
+.usage-chart .baseline { stroke: var(--bs-border-color); }
+.usage-chart .peak { stroke: var(--bs-border-color); stroke-dasharray: 4 4; }
+.usage-chart text { fill: var(--bs-secondary-color); font-size: 12px; }
+</style>
+{% endblock %}
+{% block main %}
+<div class="container" id="ai-usage">
+<h1 class="h2">AI usage, last {{ days }} days (UTC)</h1>
 <p>Signed in as {{ admin }}. Default daily budget: {{ budget_text(default_budget) }} per user.
 Download: <a href="usage.csv?days={{ days }}">every request (CSV)</a>,
 <a href="usage.csv?by=day&amp;days={{ days }}">totals per day (CSV)</a>.
 Show <a href="?days=1">today</a>, <a href="?days=7">7 days</a>, <a href="?days=30">30 days</a>.</p>
 
-<h2>Per user</h2>
-<table><tr><th>user</th><th>requests</th><th>refused</th><th>failed</th><th>tokens</th>
-<th>today</th><th>daily budget</th></tr>
-{% for row in users %}<tr><td>{{ row["username"] }}</td><td>{{ row["requests"] }}</td>
-<td>{{ row["rejected"] }}</td><td>{{ row["failed"] }}</td><td>{{ row["total_tokens"] }}</td>
-<td>{{ row["today"] }}</td><td>{{ budget_text(budget_of(row["username"])) }}</td></tr>
-{% end %}</table>
+<div class="row">
+<section class="col-lg-7">
+<h2 class="h4">Per user</h2>
+<table class="table table-sm table-striped table-hover">
+<thead><tr><th>user</th><th class="text-end">requests</th><th class="text-end">refused</th>
+<th class="text-end">failed</th><th class="text-end">tokens</th><th class="text-end">today</th>
+<th class="text-end">daily budget</th></tr></thead>
+<tbody>
+{% for row in users %}<tr><td>{{ row["username"] }}</td><td class="text-end">{{ row["requests"] }}</td>
+<td class="text-end">{{ row["rejected"] }}</td><td class="text-end">{{ row["failed"] }}</td>
+<td class="text-end">{{ row["total_tokens"] }}</td><td class="text-end">{{ row["today"] }}</td>
+<td class="text-end">{{ budget_text(budget_of(row["username"])) }}</td></tr>
+{% endfor %}</tbody></table>
+</section>
 
-<h2>Budgets</h2>
-<form method="post" action="budgets">
+<section class="col-lg-5">
+<h2 class="h4">Tokens per day</h2>
+<svg class="usage-chart" viewBox="0 0 {{ chart.width }} {{ chart.height }}" role="img"
+ aria-labelledby="usage-chart-title">
+<title id="usage-chart-title">Tokens per day, {{ chart.first }} to {{ chart.last }} (UTC),
+at most {{ chart.peak_text }}</title>
+<text x="0" y="12">{{ chart.peak_text }} tokens</text>
+<line class="peak" x1="0" y1="{{ chart.top }}" x2="{{ chart.width }}" y2="{{ chart.top }}"/>
+{% for bar in chart.bars %}<g class="day" data-day="{{ bar.day }}" data-tokens="{{ bar.tokens }}">
+<title>{{ bar.title }}</title>
+<rect class="slot" x="{{ bar.left }}" y="{{ chart.top }}" width="{{ bar.slot }}"
+ height="{{ chart.baseline - chart.top }}"/>
+<rect class="bar" x="{{ bar.x }}" y="{{ bar.y }}" width="{{ bar.width }}" height="{{ bar.height }}"/></g>
+{% endfor %}
+<line class="baseline" x1="0" y1="{{ chart.baseline }}" x2="{{ chart.width }}" y2="{{ chart.baseline }}"/>
+<text x="0" y="{{ chart.height - 2 }}">{{ chart.first }}</text>
+<text x="{{ chart.width }}" y="{{ chart.height - 2 }}" text-anchor="end">{{ chart.last }}</text>
+</svg>
+</section>
+</div>
+
+<h2 class="h4">Budgets</h2>
+<form method="post" action="budgets" class="row row-cols-md-auto g-2 align-items-center mb-1">
 <input type="hidden" name="_xsrf" value="{{ xsrf }}">
-<label>user <input name="username" required maxlength="255"></label>
-<label>daily tokens <input name="daily_tokens" inputmode="numeric" pattern="[0-9]*" size="10"></label>
-<button type="submit">Set</button>
-(empty: back to the default; 0: no limit; applies to the user's next request)
+<div class="col-12"><label class="form-label mb-0">user
+<input class="form-control form-control-sm" name="username" required maxlength="255"></label></div>
+<div class="col-12"><label class="form-label mb-0">daily tokens
+<input class="form-control form-control-sm" name="daily_tokens" inputmode="numeric" pattern="[0-9]*"
+ size="10"></label></div>
+<div class="col-12"><button type="submit" class="btn btn-sm btn-jupyter">Set</button></div>
 </form>
-<table><tr><th>user</th><th>daily budget</th><th>changed (UTC)</th></tr>
+<p class="form-text">Empty: back to the default; 0: no limit; applies to the user's next request.</p>
+<table class="table table-sm table-striped w-auto">
+<thead><tr><th>user</th><th>daily budget</th><th>changed (UTC)</th></tr></thead>
+<tbody>
 {% for row in overrides %}<tr><td>{{ row["username"] }}</td><td>{{ budget_text(row["daily_tokens"]) }}</td>
 <td>{{ row["updated_at"].strftime("%Y-%m-%d %H:%M") }}</td></tr>
-{% end %}</table>
+{% endfor %}</tbody></table>
 
-<h2>Per user and day</h2>
-<table><tr><th>day</th><th class="text">user</th><th>requests</th><th>refused</th><th>failed</th>
-<th>prompt</th><th>completion</th><th>tokens</th></tr>
-{% for row in user_days %}<tr><td>{{ row["day"] }}</td><td class="text">{{ row["username"] }}</td>
-<td>{{ row["requests"] }}</td><td>{{ row["rejected"] }}</td><td>{{ row["failed"] }}</td>
-<td>{{ row["prompt_tokens"] }}</td><td>{{ row["completion_tokens"] }}</td><td>{{ row["total_tokens"] }}</td></tr>
-{% end %}</table>
+<h2 class="h4">Per user and day</h2>
+<table class="table table-sm table-striped table-hover">
+<thead><tr><th>day</th><th>user</th><th class="text-end">requests</th><th class="text-end">refused</th>
+<th class="text-end">failed</th><th class="text-end">prompt</th><th class="text-end">completion</th>
+<th class="text-end">tokens</th></tr></thead>
+<tbody>
+{% for row in user_days %}<tr><td>{{ row["day"] }}</td><td>{{ row["username"] }}</td>
+<td class="text-end">{{ row["requests"] }}</td><td class="text-end">{{ row["rejected"] }}</td>
+<td class="text-end">{{ row["failed"] }}</td><td class="text-end">{{ row["prompt_tokens"] }}</td>
+<td class="text-end">{{ row["completion_tokens"] }}</td><td class="text-end">{{ row["total_tokens"] }}</td></tr>
+{% endfor %}</tbody></table>
 
-<h2>Per model and day</h2>
-<table><tr><th>day</th><th class="text">provider</th><th class="text">model</th><th>users</th>
-<th>requests</th><th>prompt</th><th>completion</th><th>tokens</th></tr>
-{% for row in model_days %}<tr><td>{{ row["day"] }}</td><td class="text">{{ row["provider"] }}</td>
-<td class="text">{{ row["model"] }}</td><td>{{ row["users"] }}</td><td>{{ row["requests"] }}</td>
-<td>{{ row["prompt_tokens"] }}</td><td>{{ row["completion_tokens"] }}</td><td>{{ row["total_tokens"] }}</td></tr>
-{% end %}</table>
-</body></html>
-""", autoescape="xhtml_escape")
+<h2 class="h4">Per model and day</h2>
+<table class="table table-sm table-striped table-hover">
+<thead><tr><th>day</th><th>provider</th><th>model</th><th class="text-end">users</th>
+<th class="text-end">requests</th><th class="text-end">prompt</th><th class="text-end">completion</th>
+<th class="text-end">tokens</th></tr></thead>
+<tbody>
+{% for row in model_days %}<tr><td>{{ row["day"] }}</td><td>{{ row["provider"] }}</td>
+<td>{{ row["model"] }}</td><td class="text-end">{{ row["users"] }}</td>
+<td class="text-end">{{ row["requests"] }}</td><td class="text-end">{{ row["prompt_tokens"] }}</td>
+<td class="text-end">{{ row["completion_tokens"] }}</td><td class="text-end">{{ row["total_tokens"] }}</td></tr>
+{% endfor %}</tbody></table>
+</div>
+{% endblock %}
+"""
+PAGES = hubpage.hub_environment({"ai-usage.html": USAGE_PAGE})
 
 MAX_BUDGET = 10**12
 
@@ -136,11 +186,14 @@ class UsagePage(AdminHandler):
         data = await reports.page(self.gateway.pool, days)
         overrides = {row["username"]: row["daily_tokens"] for row in data["overrides"]}
         default = self.gateway.config.daily_token_budget
+        first_day = data["today"] - timedelta(days=days - 1)
+        xsrf = self.xsrf_token.decode() if isinstance(self.xsrf_token, bytes) else self.xsrf_token
         self.set_header("Cache-Control", "no-store")
-        self.finish(PAGE.generate(
+        self.finish(PAGES.get_template("ai-usage.html").render(
+            **hubpage.hub_namespace(self.hub_auth, self.current_user, xsrf),
             days=days, admin=self.current_user["name"], default_budget=default,
             budget_text=budget_text, budget_of=lambda user: overrides.get(user, default),
-            xsrf=self.xsrf_token.decode() if isinstance(self.xsrf_token, bytes) else self.xsrf_token,
+            chart=chart.tokens_per_day(data["user_days"], first_day, data["today"]),
             **data,
         ))
 

@@ -57,9 +57,10 @@ def clamp_days(days: Optional[int]) -> int:
     return max(1, min(MAX_DAYS, days or 30))
 
 
-async def page(pool: asyncpg.Pool, days: int) -> dict[str, list]:
+async def page(pool: asyncpg.Pool, days: int) -> dict:
     async with pool.acquire() as conn:
         return {
+            "today": await conn.fetchval("SELECT (now() AT TIME ZONE 'UTC')::date"),
             "users": await conn.fetch(PER_USER, days),
             "user_days": await conn.fetch(PER_USER_DAY, days),
             "model_days": await conn.fetch(PER_MODEL_DAY, days),
