@@ -28,3 +28,14 @@ def test_readme_commands_name_real_things():
     assert "docker compose exec hub python -m aihub.secrets admin-login" in README
     assert "docker compose exec postgres psql -U jupyterhub jupyterhub -c 'SELECT name, admin, last_activity FROM users'" in README
     assert (ROOT / "ollama" / "compose.gpu.yml").exists() and "ollama/compose.gpu.yml" in README
+
+
+def test_the_test_section_names_every_package_ci_installs_on_a_bare_machine():
+    # .ci/run prepares a bare machine with exactly what the README says a newcomer needs.
+    section = README[README.index("## Test it"):README.index("### Adding a setting")]
+    ci = (ROOT / ".ci" / "run").read_text()
+    installed = {package for line in re.findall(r"apt-get install (.*)", ci)
+                 for package in line.split() if not package.startswith(("-", ">"))}
+    assert installed, "found no apt-get install in .ci/run"
+    for package in installed:
+        assert f"`{package}`" in section, f"README's 'Test it' does not say the machine needs {package}"
