@@ -18,6 +18,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+from standin_images import image_available
+
 REPO = Path(__file__).resolve().parents[2]
 OFFICIAL_IMAGES = ("python:3.12-slim-bookworm", "postgres:15.14-bookworm", "ollama/ollama:0.34.2")
 
@@ -33,12 +35,7 @@ def run(args: list[str], cwd: Path | None = None, check: bool = True, timeout: f
 
 def official_images_available() -> bool:
     """True when the official images are present or can be pulled."""
-    for image in OFFICIAL_IMAGES:
-        if run(["docker", "image", "inspect", image], check=False).returncode == 0:
-            continue
-        if run(["docker", "pull", image], check=False, timeout=300).returncode != 0:
-            return False
-    return True
+    return all(image_available(image) for image in OFFICIAL_IMAGES)
 
 
 def copy_repository(destination: Path) -> None:

@@ -1,10 +1,10 @@
 """How much latency the gateway adds, measured in one run (a benchmark, not a test).
 
-    AIHUB_TEST_DATABASE_URL=postgresql://aihub_test:aihub_test@127.0.0.1:5432/postgres \\
-        .venv/bin/python tests/gateway/bench_latency.py [--requests 1000] [--streams 500]
+    .venv/bin/python tests/gateway/bench_latency.py [--requests 1000] [--streams 500]
 
 Starts the real parts on loopback, each in its own process: PostgreSQL (a throwaway
-database on the server of AIHUB_TEST_DATABASE_URL), JupyterHub, the test vendor
+database on the server of AIHUB_TEST_DATABASE_URL, or a throwaway server in a container
+as in the tests), JupyterHub, the test vendor
 (tests/fake_openai.py) and `python -m aihub.gateway`'s main(). Then one client sends the same
 requests alternately straight to the vendor and through the gateway (alternating, so
 both see the same machine noise), one at a time over kept-alive connections:
@@ -20,6 +20,7 @@ the budget check and 'started' row, the forwarding, and the ledger update.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import statistics
 import subprocess
@@ -33,9 +34,8 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/, as pytest does
 
-from gateway.conftest import (  # noqa: E402
-    DEEPSEEK_KEY, DatabaseSetupError, GatewayProcess, Hub, create_database,
-)
+from gateway.conftest import DEEPSEEK_KEY, GatewayProcess, Hub, create_database  # noqa: E402
+from throwaway_postgres import DatabaseSetupError, postgres_server  # noqa: E402
 
 BODY = {"model": "echo-1", "messages": [{"role": "user", "content": "how long does the gateway take"}],
         "max_tokens": 64}
@@ -95,11 +95,19 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=1000, help="non-streaming requests each way")
     parser.add_argument("--streams", type=int, default=500, help="streaming requests each way")
     args = parser.parse_args()
-    try:
-        database, drop = create_database(os.environ.get("AIHUB_TEST_DATABASE_URL"))
-    except DatabaseSetupError as error:
-        print(f"bench_latency: {error}", file=sys.stderr)
-        return 2
+    with contextlib.ExitStack() as cleanup:
+        try:
+            server = cleanup.enter_context(postgres_server())
+            database, drop = create_database(server.dsn)
+        except DatabaseSetupError as error:
+            print(f"bench_latency: {error}", file=sys.stderr)
+            return 2
+        cleanup.callback(drop)
+        bench(database, args.requests, args.streams)
+    return 0
+
+
+def bench(database, requests: int, streams: int) -> None:
     workdir = Path(tempfile.mkdtemp(prefix="aihub-gw-bench-"))
     vendor = subprocess.Popen([sys.executable, str(Path(__file__).parents[1] / "fake_openai.py")],
                               stdout=subprocess.PIPE, text=True)
@@ -118,8 +126,8 @@ def main() -> int:
         direct = (direct_url, {"Authorization": f"Bearer {DEEPSEEK_KEY}"})
         through = (gateway_url, {"Authorization": f"Bearer {token}"})
         with httpx.Client(timeout=30) as client:
-            measure("non-streaming request, whole request", plain, client, direct, through, args.requests)
-            measure("streaming request, time to first token", first_token, client, direct, through, args.streams)
+            measure("non-streaming request, whole request", plain, client, direct, through, requests)
+            measure("streaming request, time to first token", first_token, client, direct, through, streams)
         rows = database.query("SELECT count(*), count(*) FILTER (WHERE status = 'ok') FROM ai_usage")
         print(f"\nledger: {rows[0][0]} rows, {rows[0][1]} ok")
     finally:
@@ -127,8 +135,6 @@ def main() -> int:
             gateway.kill()
         hub.stop()
         vendor.kill()
-        drop()
-    return 0
 
 
 if __name__ == "__main__":

@@ -1,8 +1,8 @@
 """Real parts for the gateway's tests: PostgreSQL, JupyterHub, a vendor, the gateway.
 
-- PostgreSQL: the host's server, reached with the superuser DSN in
-  AIHUB_TEST_DATABASE_URL (tests/run exports it). Each session makes its own database
-  and drops it at the end. Without the variable every test fails, saying so.
+- PostgreSQL: a throwaway server in a container for the session (tests/throwaway_postgres.py),
+  or the one named by a superuser's DSN in AIHUB_TEST_DATABASE_URL. Each session makes
+  its own database and drops it at the end.
 - JupyterHub: `jupyterhub` from this venv on loopback (hub_config.py), with users and
   tokens made through its REST API, and real server tokens from its spawner.
 - The vendor: tests/fake_openai.py on loopback.
@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import secrets
 import signal
@@ -41,6 +42,7 @@ from aihub.secrets import GENERATORS
 from aihub.settings import SETTINGS, load
 
 from fake_openai import FakeOpenAI
+from throwaway_postgres import DatabaseSetupError, postgres_server
 
 # hypothesis keeps caches in ./.hypothesis unless told otherwise: not in the repository.
 set_hypothesis_home_dir(tempfile.mkdtemp(prefix="aihub-hypothesis-"))
@@ -103,18 +105,8 @@ class Database:
             time.sleep(0.05)
 
 
-class DatabaseSetupError(Exception):
-    pass
-
-
-def create_database(dsn: Optional[str]) -> tuple[Database, Callable[[], None]]:
+def create_database(dsn: str) -> tuple[Database, Callable[[], None]]:
     """A new, empty database on the server of `dsn` (a superuser's), and its dropper."""
-    if not dsn:
-        raise DatabaseSetupError(
-            "AIHUB_TEST_DATABASE_URL is not set: the gateway's tests need a real PostgreSQL. Start one "
-            "(pg_ctlcluster 15 main start), create a superuser role, and export e.g. "
-            "AIHUB_TEST_DATABASE_URL=postgresql://aihub_test:aihub_test@127.0.0.1:5432/postgres"
-        )
     parts = urlsplit(dsn)
     admin = dict(host=parts.hostname or "127.0.0.1", port=parts.port or 5432,
                  user=unquote(parts.username or "postgres"), password=unquote(parts.password or ""))
@@ -122,8 +114,8 @@ def create_database(dsn: Optional[str]) -> tuple[Database, Callable[[], None]]:
     try:
         conn = psycopg2.connect(dbname=(parts.path or "/postgres").lstrip("/") or "postgres", **admin)
     except psycopg2.OperationalError as error:
-        raise DatabaseSetupError(f"cannot connect to AIHUB_TEST_DATABASE_URL ({admin['user']}@{admin['host']}:"
-                                 f"{admin['port']}): {str(error).strip()}") from None
+        raise DatabaseSetupError(f"cannot connect to PostgreSQL as {admin['user']}@{admin['host']}:{admin['port']} "
+                                 f"(AIHUB_TEST_DATABASE_URL, when set): {str(error).strip().splitlines()[0]}") from None
     conn.autocommit = True
     with conn.cursor() as cursor:
         cursor.execute(f'CREATE DATABASE "{name}"')
@@ -137,13 +129,17 @@ def create_database(dsn: Optional[str]) -> tuple[Database, Callable[[], None]]:
 
 
 @pytest.fixture(scope="session")
-def database() -> Database:
-    try:
-        made, drop = create_database(os.environ.get("AIHUB_TEST_DATABASE_URL"))
-    except DatabaseSetupError as error:
-        pytest.fail(str(error))
-    yield made
-    drop()
+def database(figures) -> Database:
+    with contextlib.ExitStack() as stack:
+        try:
+            server = stack.enter_context(postgres_server())
+            made, drop = create_database(server.dsn)
+        except DatabaseSetupError as error:
+            pytest.fail(str(error))
+        if server.image:
+            figures[f"throwaway PostgreSQL ({server.image}), docker run to first query"] = f"{server.ready_in:.1f} s"
+        yield made
+        drop()
 
 
 # -- the vendor ----------------------------------------------------------------------

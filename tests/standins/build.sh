@@ -5,8 +5,15 @@
 # Each image carries a hash of its recipe folder (and of what it is built on) as a label
 # and is rebuilt only when that changes, so a second run takes about a second.
 #   tests/standins/build.sh              DEBIAN_MIRROR=http://host/debian for a mirror
+#   tests/standins/build.sh IMAGE...     only these (and the base), e.g. aihub-standin/postgres:15
 set -euo pipefail
 cd "$(dirname "$0")"
+images=(aihub-standin/python:3.11 aihub-standin/postgres:15)
+[ $# -eq 0 ] || images=("$@")
+for image in "${images[@]}"; do
+    folder=${image#aihub-standin/}; folder=${folder%:*}
+    [ -f "$folder/Dockerfile" ] || { echo "build.sh: no stand-in $image (no tests/standins/$folder/Dockerfile)" >&2; exit 2; }
+done
 started=$SECONDS
 mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 mirror=${mirror%/}
@@ -44,8 +51,8 @@ else
 fi
 
 base_id=$(image_id "$base")
-for image in aihub-standin/python:3.11 aihub-standin/postgres:15; do
-    folder=${image#*/}; folder=${folder%:*}
+for image in "${images[@]}"; do
+    folder=${image#aihub-standin/}; folder=${folder%:*}
     hash=$(recipe_hash "$folder" "$base_id")
     if [ "$(label "$image")" = "$hash" ]; then
         echo "$image: up to date"

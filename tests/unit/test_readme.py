@@ -38,3 +38,14 @@ def test_readme_gives_the_admin_tools_that_exist_and_no_image_to_pull():
     assert "\n  backup:\n" in compose and 'entrypoint: ["python", "-m", "aihub.backup"]' in compose
     # Student volumes' names are escaped: the README never has admins guess one.
     assert "debian:bookworm-slim" not in README and "docker volume rm aihub-user-" not in README
+
+
+def test_the_test_section_names_every_package_ci_installs_on_a_bare_machine():
+    # .ci/run prepares a bare machine with exactly what the README says a newcomer needs.
+    section = README[README.index("## Test it"):README.index("### Adding a setting")]
+    ci = (ROOT / ".ci" / "run").read_text()
+    installed = {package for line in re.findall(r"apt-get install (.*)", ci)
+                 for package in line.split() if not package.startswith(("-", ">"))}
+    assert installed, "found no apt-get install in .ci/run"
+    for package in installed:
+        assert f"`{package}`" in section, f"README's 'Test it' does not say the machine needs {package}"
