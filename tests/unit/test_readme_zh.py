@@ -56,7 +56,7 @@ def code_blocks(text: str) -> list[str]:
 
 def commands(text: str) -> set[str]:
     """Every command line of the code blocks and inline code, whitespace normalised and
-    trailing comments dropped (a comment is prose, which the translation may reword)."""
+    trailing `# comments` dropped (they explain a command; they are not part of it)."""
     blocks = code_blocks(text)
     prose = CODE_BLOCK.sub("", text)
     candidates = [line for block in blocks for line in block.splitlines()] + INLINE_CODE.findall(prose)
