@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any, Callable, Mapping
 
+from aihub_providers.reasoning import SHOW_SETTING as AI_SHOW_REASONING
 from aihub_providers.vendors import VENDORS, VENDORS_LIST
 
 ENV_FILE_HINT = "set it in .env"
@@ -264,6 +265,8 @@ SETTINGS: tuple[Setting, ...] = (
             "largest request body the gateway accepts, e.g. 512K, 2M"),
     Setting("AI_DEFAULT_MODEL", "ollama:qwen2.5:0.5b", model_id,
             "the model %%ai and the chat panel use when none is named, as provider:model"),
+    Setting(AI_SHOW_REASONING, "true", boolean,
+            "true: a thinking model's reasoning shows in a collapsed block above its answer (%%ai Markdown and text output, the chat panel; never in -f code); false: the answer only"),
     Setting("USE_AI_PROXY", "false", boolean,
             "true: students' calls to AI vendors go through AI_PROXY_URL (internal services never do)"),
     Setting("AI_PROXY_URL", "", url,
