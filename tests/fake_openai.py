@@ -27,6 +27,7 @@ of the providers sets it), updated by a request's own extra body field `"x_test"
     error: answer a vendor error, one of ERRORS ("401", "429", "400-model", ...);
            messages quote the key they were sent and key-shaped strings, to test scrubbing
     usage: "last" (default) | "every" (usage in every chunk, some vendors do) | "none"
+           (none in a stream, nor in a plain answer)
     delay: seconds between chunks (or before a plain answer)
     repeat: the answer's text this many times (a long answer)
     stall: hold the connection before answering anything
@@ -268,7 +269,7 @@ class Handler(BaseHTTPRequestHandler):
             return self._json(200, {
                 "id": "chatcmpl-test", "object": "chat.completion", "created": int(time.time()), "model": model,
                 "choices": [{"index": 0, "message": message, "finish_reason": finish}],
-                "usage": usage,
+                **({"usage": usage} if steer.get("usage") != "none" else {}),
             })
         asked = bool((body.get("stream_options") or {}).get("include_usage"))
         self._stream(model, answer, finish, usage, asked, steer, key, fields)
