@@ -118,13 +118,14 @@ class Presenter:
         self.style = style
         self._open = False
         self._closed = False
+        self._trim = False  # the answer's leading blanks after the block: the block's gap is enough
 
     def reasoning(self, text: str) -> str:
         if not text or self._closed:  # reasoning after the answer began: not shown
             return ""
         opening = ""
         if not self._open:
-            text = text.lstrip("\n")
+            text = text.lstrip()
             if not text:
                 return ""
             self._open = True
@@ -132,11 +133,17 @@ class Presenter:
         return opening + text.replace("\n", "\n" + QUOTE)
 
     def answer(self, text: str) -> str:
-        return self.close() + text if text else ""
+        if not text:
+            return ""
+        closing = self.close()
+        if self._trim:
+            text = text.lstrip()
+            self._trim = not text
+        return closing + text
 
     def close(self) -> str:
         if self._open and not self._closed:
-            self._closed = True
+            self._closed = self._trim = True
             return CLOSINGS[self.style]
         self._closed = True
         return ""
@@ -145,7 +152,7 @@ class Presenter:
 def present(style: str, reasoning: str, answer: str) -> str:
     """A whole answer with its reasoning block above it."""
     presenter = Presenter(style)
-    return presenter.reasoning(reasoning) + presenter.close() + answer
+    return presenter.reasoning(reasoning) + presenter.answer(answer) + presenter.close()
 
 
 def strip_shown_reasoning(text: str) -> str:

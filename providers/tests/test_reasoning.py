@@ -66,6 +66,16 @@ def test_the_block_sits_above_the_answer_and_comes_off_again(style):
     assert reasoning.present(style, "", "Just the answer.") == "Just the answer."
 
 
+def test_pieces_make_the_same_block_as_the_whole():
+    """Models' tokens start with a space: the block and the answer start without."""
+    presenter = reasoning.Presenter(reasoning.MARKDOWN)
+    pieces = [presenter.reasoning(t) for t in ["\n", " Step", " one.\n", "Step two."]]
+    pieces += [presenter.answer(t) for t in ["", " ", " The", " answer."]] + [presenter.close()]
+    whole = reasoning.present(reasoning.MARKDOWN, " Step one.\nStep two.", "  The answer.")
+    assert "".join(pieces) == whole == (
+        "<details><summary>Thinking</summary>\n\n> Step one.\n> Step two.\n\n</details>\n\nThe answer.")
+
+
 # -- the chat model, streamed and not --
 
 @pytest.mark.parametrize("mode", MODES)
