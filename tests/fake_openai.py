@@ -27,6 +27,7 @@ of the providers sets it), updated by a request's own extra body field `"x_test"
     error: answer a vendor error, one of ERRORS ("401", "429", "400-model", ...);
            messages quote the key they were sent and key-shaped strings, to test scrubbing
     usage: "last" (default) | "every" (usage in every chunk, some vendors do) | "none"
+           (none in a stream, nor in a plain answer)
     delay: seconds between chunks (or before a plain answer)
     repeat: the answer's text this many times (a long answer)
     stall: hold the connection before answering anything
@@ -35,6 +36,12 @@ of the providers sets it), updated by a request's own extra body field `"x_test"
     refuse_stream_options: 400 if the body has stream_options (an old server)
     not_json: answer 200 with a body that is not JSON
     cut_short: answer 200 promising more bytes than it sends, then hang up (broken HTTP)
+    reasoning: think first, as thinking models do, the reasoning being reasoning_for(...):
+           "reasoning_content" (DeepSeek's, Qwen3's field) | "reasoning" (Ollama's and
+           OpenRouter's field) | "tags" (`<think>…</think>` before the answer, in its text).
+           Streamed, the reasoning comes first, CHUNK characters at a time, tags split
+           across chunks. Usage counts its words in completion_tokens and in
+           completion_tokens_details.reasoning_tokens.
 
 `state.keys` makes any other key a 401; `state.models_status` makes GET /models fail.
 Every request is recorded (method, path, Authorization, body); `max_in_flight` is the
@@ -103,6 +110,22 @@ def answer_for(model: str, messages: list, repeat: int = 1) -> str:
     if isinstance(content, list):  # content parts
         content = " ".join(p.get("text", "") for p in content if isinstance(p, dict))
     return f"{model}: " + " ".join([str(content)[::-1]] * repeat)
+
+
+def reasoning_for(messages: list) -> str:
+    """A thinking model's reasoning about the request (two lines)."""
+    words = len(answer_for("", messages).split())
+    return f"The question has {words} words.\nReversing it answers it."
+
+
+def with_reasoning(mode: str, reasoning: str, answer: str) -> tuple[str, dict, dict]:
+    """(the answer's text, the message's extra fields, extra usage) for a reasoning mode."""
+    usage = {"completion_tokens_details": {"reasoning_tokens": len(reasoning.split())}}
+    if mode == "tags":
+        return f"<think>\n{reasoning}\n</think>\n\n{answer}", {}, usage
+    if mode in ("reasoning_content", "reasoning"):
+        return answer, {mode: reasoning}, usage
+    raise ValueError(f"unknown reasoning mode {mode!r}")
 
 
 def count_words(messages: list) -> int:
@@ -232,20 +255,27 @@ class Handler(BaseHTTPRequestHandler):
         if limit is not None and len(answer.split()) > limit:
             answer, finish = " ".join(answer.split()[:limit]), "length"
         prompt, completion = count_words(messages), len(answer.split())
-        usage = {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+        fields, reasoning_usage = {}, {}
+        if steer.get("reasoning"):
+            reasoning = reasoning_for(messages)
+            completion += len(reasoning.split())
+            answer, fields, reasoning_usage = with_reasoning(steer["reasoning"], reasoning, answer)
+        usage = {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion,
+                 **reasoning_usage}
         if not body.get("stream"):
             if steer.get("delay"):
                 time.sleep(float(steer["delay"]))
+            message = {"role": "assistant", "content": answer, **fields}
             return self._json(200, {
                 "id": "chatcmpl-test", "object": "chat.completion", "created": int(time.time()), "model": model,
-                "choices": [{"index": 0, "message": {"role": "assistant", "content": answer}, "finish_reason": finish}],
-                "usage": usage,
+                "choices": [{"index": 0, "message": message, "finish_reason": finish}],
+                **({"usage": usage} if steer.get("usage") != "none" else {}),
             })
         asked = bool((body.get("stream_options") or {}).get("include_usage"))
-        self._stream(model, answer, finish, usage, asked, steer, key)
+        self._stream(model, answer, finish, usage, asked, steer, key, fields)
 
     def _stream(self, model: str, answer: str, finish: str, usage: dict, asked: bool, steer: dict,
-                key: str) -> None:
+                key: str, fields: dict) -> None:
         mode = steer.get("usage", "last")
         delay = float(steer.get("delay") or 0)
         stall_after = steer.get("stall_after")
@@ -261,19 +291,22 @@ class Handler(BaseHTTPRequestHandler):
             self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
             self.wfile.flush()
 
-        pieces = [answer[i:i + CHUNK] for i in range(0, len(answer), CHUNK)]
-        sent = ""
+        # (field, text) pieces: a reasoning field's first, then the answer's text
+        pieces = [(name, text[i:i + CHUNK]) for name, text in fields.items() for i in range(0, len(text), CHUNK)]
+        pieces += [("content", answer[i:i + CHUNK]) for i in range(0, len(answer), CHUNK)]
+        sent: dict = {}  # field -> text sent so far
         try:
             for n, piece in enumerate(pieces):
                 if stall_after is not None and n >= int(stall_after):
                     return self._hold()
                 if delay:
                     time.sleep(delay)
-                sent += piece
-                delta = {"content": piece, **({"role": "assistant"} if n == 0 else {})}
+                name, piece = piece
+                sent[name] = sent.get(name, "") + piece
+                delta = {name: piece, **({"role": "assistant"} if n == 0 else {})}
                 extra = None
                 if mode == "every" and asked:
-                    done = len(sent.split())
+                    done = sum(len(text.split()) for text in sent.values())
                     extra = {"usage": {"prompt_tokens": usage["prompt_tokens"], "completion_tokens": done,
                                        "total_tokens": usage["prompt_tokens"] + done}}
                 event([{"index": 0, "delta": delta, "finish_reason": None}], extra)

@@ -25,6 +25,7 @@ from types import SimpleNamespace
 from typing import Any, Callable, Mapping
 
 from aihub_providers.errors import redact_url
+from aihub_providers.reasoning import SHOW_SETTING as AI_SHOW_REASONING
 from aihub_providers.vendors import VENDORS, VENDORS_LIST
 
 ENV_FILE_HINT = "set it in .env"
@@ -283,6 +284,8 @@ SETTINGS: tuple[Setting, ...] = (
             "true: students may also call the gateway with a personal token that expires (hub's Token page), e.g. for an editor on their laptop; still metered and budgeted"),
     Setting("AI_DEFAULT_MODEL", "ollama:qwen2.5:0.5b", model_id,
             "the model %%ai and the chat panel use when none is named, as provider:model"),
+    Setting(AI_SHOW_REASONING, "true", boolean,
+            "true: a thinking model's reasoning shows in a collapsed block above its answer (%%ai Markdown and text output, the chat panel; never in -f code); false: the answer only"),
     Setting("USE_AI_PROXY", "false", boolean,
             "true: students' calls to AI vendors go through AI_PROXY_URL (internal services never do)"),
     Setting("AI_PROXY_URL", "", url,

@@ -11,6 +11,7 @@ which JupyterHub makes for each server start and revokes when the server stops.
 
 from types import SimpleNamespace
 
+from aihub_providers.reasoning import SHOW_SETTING
 from aihub_providers.vendors import VENDORS, VENDORS_LIST, Vendor
 
 from .proxies import no_proxy_hosts, proxy_url
@@ -24,7 +25,8 @@ WITHOUT_AI = {"AI_ENABLED": "false"}
 def user_environment(settings: SimpleNamespace) -> dict:
     if not settings.ai_enabled:
         return dict(WITHOUT_AI)
-    env = {"AI_ENABLED": "true", "AI_DEFAULT_MODEL": settings.ai_default_model}
+    env = {"AI_ENABLED": "true", "AI_DEFAULT_MODEL": settings.ai_default_model,
+           SHOW_SETTING: "true" if settings.ai_show_reasoning else "false"}
     configured = vendor_environment(settings)
     for vendor in VENDORS_LIST:
         if vendor.missing_setting(configured) is not None:

@@ -28,6 +28,12 @@ from ChatOpenAI and the openai SDK:
 - proxies and CA certificates from the environment (HTTPS_PROXY, NO_PROXY,
   SSL_CERT_FILE), as httpx reads them.
 
+A thinking model's reasoning (`reasoning_content` or `reasoning` next to the answer, or
+a leading `<think>…</think>` in it) never stays in the answer's text: it goes to
+`additional_kwargs["reasoning_content"]`, and, when `reasoning_style` is set
+("markdown" or "text"), also into the text as a block above the answer (reasoning.py).
+A block we wrote there is taken off again when that answer comes back as history.
+
 Failures are raised as httpx exceptions (timeouts, transport errors) or as
 errors.APIStatusError / errors.APIError (an HTTP error status, an error in a body);
 the provider turns them into one ProviderError line (errors.from_exception).
@@ -50,6 +56,7 @@ from langchain_core.messages.utils import convert_to_openai_messages
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from pydantic import SecretStr, model_validator
 
+from . import reasoning as thinking
 from .errors import APIError, APIStatusError
 
 USER_AGENT = "aihub-providers"
@@ -82,6 +89,8 @@ class OpenAICompatibleChatModel(BaseChatModel):
     streaming: bool = False
     stream_usage: bool = True
     model_kwargs: dict[str, Any] = {}
+    # None: the text is the answer only; "markdown"/"text": the reasoning's block above it.
+    reasoning_style: Optional[str] = None
 
     @model_validator(mode="before")
     @classmethod
@@ -125,7 +134,7 @@ class OpenAICompatibleChatModel(BaseChatModel):
     ) -> dict:
         payload: dict[str, Any] = {
             "model": self.model_name,
-            "messages": convert_to_openai_messages(messages),
+            "messages": [_without_shown_reasoning(m) for m in convert_to_openai_messages(messages)],
             **self._default_params,
         }
         stop = stop if stop is not None else self.stop
@@ -229,7 +238,7 @@ class OpenAICompatibleChatModel(BaseChatModel):
         payload = self._request_payload(messages, stop, False, **kwargs)
         with httpx.Client(**self._client_options()) as client:
             response = self._send(client, payload, stream=False)
-            return _chat_result(_json_body(response))
+            return _chat_result(_json_body(response), self.reasoning_style)
 
     async def _agenerate(
         self,
@@ -246,7 +255,7 @@ class OpenAICompatibleChatModel(BaseChatModel):
         payload = self._request_payload(messages, stop, False, **kwargs)
         async with httpx.AsyncClient(**self._client_options()) as client:
             response = await self._asend(client, payload, stream=False)
-            return _chat_result(_json_body(response))
+            return _chat_result(_json_body(response), self.reasoning_style)
 
     def _stream(
         self,
@@ -261,7 +270,7 @@ class OpenAICompatibleChatModel(BaseChatModel):
         with httpx.Client(**self._client_options()) as client:
             response = self._send(client, payload, stream=True)
             try:
-                reader = _StreamReader()
+                reader = _StreamReader(self.reasoning_style)
                 for line in response.iter_lines():
                     for chunk in reader.feed(line):
                         if run_manager:
@@ -285,7 +294,7 @@ class OpenAICompatibleChatModel(BaseChatModel):
         async with httpx.AsyncClient(**self._client_options()) as client:
             response = await self._asend(client, payload, stream=True)
             try:
-                reader = _StreamReader()
+                reader = _StreamReader(self.reasoning_style)
                 async for line in response.aiter_lines():
                     for chunk in reader.feed(line):
                         if run_manager:
@@ -424,7 +433,20 @@ def _usage_metadata(usage: Optional[dict]) -> Optional[dict]:
     return metadata
 
 
-def _chat_result(data: dict) -> ChatResult:
+def _without_shown_reasoning(message: dict) -> dict:
+    content = message.get("content")
+    if message.get("role") == "assistant" and isinstance(content, str):
+        return {**message, "content": thinking.strip_shown_reasoning(content)}
+    return message
+
+
+def _reasoning_field(message: dict) -> str:
+    """The reasoning a message or delta carries in a field of its own (either name)."""
+    value = message.get("reasoning_content") or message.get("reasoning")
+    return value if isinstance(value, str) else ""
+
+
+def _chat_result(data: dict, reasoning_style: Optional[str] = None) -> ChatResult:
     choices = data.get("choices") or []
     if not choices:
         raise APIError(f"the answer has no choices: {str(data)[:200]}", body=data)
@@ -435,8 +457,12 @@ def _chat_result(data: dict) -> ChatResult:
         additional = {}
         if message.get("tool_calls"):
             additional["tool_calls"] = message["tool_calls"]
-        if message.get("reasoning_content"):
-            additional["reasoning_content"] = message["reasoning_content"]
+        reasoning, answer = thinking.split_think(message.get("content") or "")
+        reasoning = _reasoning_field(message) + reasoning
+        if reasoning:
+            additional["reasoning_content"] = reasoning
+        if reasoning and reasoning_style:
+            answer = thinking.present(reasoning_style, reasoning, answer)
         metadata = {
             "model_name": data.get("model"),
             "finish_reason": choice.get("finish_reason"),
@@ -445,7 +471,7 @@ def _chat_result(data: dict) -> ChatResult:
             "token_usage": data.get("usage"),
         }
         ai = AIMessage(
-            content=message.get("content") or "",
+            content=answer,
             additional_kwargs=additional,
             response_metadata={k: v for k, v in metadata.items() if v is not None},
             id=data.get("id"),
@@ -481,10 +507,12 @@ def _result_from_chunks(chunks: list[ChatGenerationChunk]) -> ChatResult:
 class _StreamReader:
     """Server-sent events of a streamed chat completion, line by line, to chunks."""
 
-    def __init__(self):
+    def __init__(self, reasoning_style: Optional[str] = None):
         self._data: list[str] = []
         self._usage: Optional[dict] = None
         self._done = False
+        self._splitter = thinking.ThinkSplitter()
+        self._presenter = thinking.Presenter(reasoning_style) if reasoning_style else None
 
     def feed(self, line: str) -> list[ChatGenerationChunk]:
         if self._done:
@@ -502,6 +530,15 @@ class _StreamReader:
     def finish(self) -> list[ChatGenerationChunk]:
         chunks = self._dispatch()
         self._done = True
+        reasoning, answer = self._splitter.finish()
+        text = self._text(reasoning, answer)
+        if self._presenter:
+            text += self._presenter.close()
+        if text or reasoning:
+            chunks.append(ChatGenerationChunk(message=AIMessageChunk(
+                content=text,
+                additional_kwargs={"reasoning_content": reasoning} if reasoning else {},
+            )))
         usage = _usage_metadata(self._usage)
         if usage:
             chunks.append(ChatGenerationChunk(message=AIMessageChunk(content="", usage_metadata=usage)))
@@ -536,11 +573,11 @@ class _StreamReader:
             metadata = {}
             if finish:
                 metadata = {"finish_reason": finish, "model_name": event.get("model")}
-            additional = {}
-            if delta.get("reasoning_content"):
-                additional["reasoning_content"] = delta["reasoning_content"]
+            reasoning, answer = self._splitter.feed(delta.get("content") or "")
+            reasoning = _reasoning_field(delta) + reasoning
+            additional = {"reasoning_content": reasoning} if reasoning else {}
             message = AIMessageChunk(
-                content=delta.get("content") or "",
+                content=self._text(reasoning, answer),
                 additional_kwargs=additional,
                 response_metadata={k: v for k, v in metadata.items() if v is not None},
                 id=event.get("id"),
@@ -549,3 +586,9 @@ class _StreamReader:
                 message=message, generation_info={"finish_reason": finish} if finish else None
             ))
         return chunks
+
+    def _text(self, reasoning: str, answer: str) -> str:
+        """A chunk's text: the answer, after the reasoning's part of its block if shown."""
+        if self._presenter is None:
+            return answer
+        return self._presenter.reasoning(reasoning) + self._presenter.answer(answer)

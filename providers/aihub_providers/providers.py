@@ -32,6 +32,13 @@ How a provider behaves:
   max_completion_tokens).
 - Every failure of a call (sync, async, streaming or not) is raised as one
   ProviderError line (aihub_providers.errors), without the httpx chain.
+- A thinking model's reasoning is shown where jupyter-ai shows Markdown or text: it
+  asks each provider for a prompt template before calling it, for the `%%ai` cell's
+  output format (get_prompt_template) or for the chat panel
+  (get_chat_prompt_template), and that choice sets the chat model's reasoning_style:
+  a collapsed block above the answer for markdown and the chat panel, a quoted one
+  for `-f text`, the answer only for code, html, json, ... (aihub_providers.reasoning).
+  AI_SHOW_REASONING=false shows the answer only, everywhere.
 """
 
 from __future__ import annotations
@@ -42,12 +49,15 @@ from typing import Any, AsyncIterator, ClassVar, Iterator, Optional
 from jupyter_ai_magics import BaseProvider
 
 from . import errors
+from . import reasoning as thinking
 from .chat_model import OpenAICompatibleChatModel
 from .vendors import VENDORS, Vendor
 
 REQUEST_TIMEOUT = 60.0  # seconds per attempt
 MAX_RETRIES = 1
 MODEL_LIST_TIMEOUT = 5.0  # seconds, for GET {base}/models while explaining an error
+# `%%ai -f FORMAT` -> how the reasoning is shown above the answer (other formats: not)
+REASONING_STYLES = {"markdown": thinking.MARKDOWN, "md": thinking.MARKDOWN, "text": thinking.TEXT}
 
 
 def _call_errors() -> tuple[type[BaseException], ...]:
@@ -96,6 +106,18 @@ class OpenAICompatibleProvider(BaseProvider, OpenAICompatibleChatModel):
             if field in payload and field != self.vendor.max_tokens_field:
                 payload[self.vendor.max_tokens_field] = payload.pop(field)
         return payload
+
+    # -- where the answer goes decides how its reasoning is shown --
+
+    def get_prompt_template(self, format: str):
+        """jupyter-ai's magics ask this for the cell's output format, then call us."""
+        self.reasoning_style = REASONING_STYLES.get(format) if thinking.shown() else None
+        return super().get_prompt_template(format)
+
+    def get_chat_prompt_template(self):
+        """The chat panel asks this, then streams us into Markdown."""
+        self.reasoning_style = thinking.MARKDOWN if thinking.shown() else None
+        return super().get_chat_prompt_template()
 
     @property
     def lc_secrets(self) -> dict[str, str]:

@@ -28,6 +28,7 @@ from .conftest import GatewayThread
 
 STANDIN = Path(__file__).resolve().parents[1] / "ollama-standin"
 MODEL = "qwen2.5:0.5b"
+THINKING_MODEL = "qwen3:0.6b"  # the stand-in's thinking model
 QUESTION = [{"role": "user", "content": "Why is the sky blue?"}]
 
 
@@ -52,7 +53,8 @@ def ollama_server():
     httpd.daemon_threads = True
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     url = f"http://127.0.0.1:{httpd.server_address[1]}"
-    assert httpx.post(f"{url}/api/pull", json={"model": MODEL, "stream": False}, timeout=60).status_code == 200
+    for name in (MODEL, THINKING_MODEL):
+        assert httpx.post(f"{url}/api/pull", json={"model": name, "stream": False}, timeout=60).status_code == 200
     yield url
     httpd.shutdown()
     if models_before is None:
@@ -108,6 +110,52 @@ def test_the_ollama_client_streams_a_chat_and_the_ledger_has_ollamas_counts(clie
     assert (row["prompt_tokens"], row["completion_tokens"]) == (parts[-1].prompt_eval_count, parts[-1].eval_count)
     assert row["total_tokens"] == row["prompt_tokens"] + row["completion_tokens"] > 0
     assert 0 <= row["ttft_ms"] <= row["latency_ms"]
+
+
+@pytest.mark.parametrize("stream", [True, False], ids=["streamed", "plain"])
+def test_a_thinking_models_thinking_is_passed_on_and_metered(client, student, database, stream):
+    alice = student()
+    answer = client(alice).chat(model=THINKING_MODEL, messages=QUESTION, think=True, stream=stream,
+                                options={"num_predict": 12})
+    parts = list(answer) if stream else [answer]
+    thinking = "".join(part.message.thinking or "" for part in parts)
+    content = "".join(part.message.content for part in parts)
+    assert thinking.strip() and content.strip() and "<think>" not in content
+    row = only_row(database, alice.name)
+    # Ollama's eval_count counts the thinking's tokens with the answer's
+    assert (row["completion_tokens"], row["estimated"]) == (parts[-1].eval_count, False) == (12, False)
+
+
+def test_thinking_inside_the_answer_is_metered_too(gateway, student, database):
+    """Without `think`, Ollama's qwen3 and deepseek-r1 put it first, in <think> tags."""
+    alice = student()
+    response = httpx.post(f"{gateway.url}/ollama/api/generate", headers=alice.headers, timeout=60,
+                          json={"model": THINKING_MODEL, "prompt": "Why?", "stream": False,
+                                "options": {"num_predict": 10}})
+    answer = response.json()
+    assert answer["response"].startswith("<think>\n") and "\n</think>\n\n" in answer["response"]
+    assert (only_row(database, alice.name)["completion_tokens"], answer["eval_count"]) == (10, 10)
+
+
+def test_a_stream_cut_short_estimates_its_thinking():
+    """No final counts (the student left): the thinking's text counts, as the answer's."""
+    meter = Meter(prompt_estimate=3)
+    stream = LineStream(meter, clean=str)
+    stream.feed(b'{"message":{"content":"","thinking":"' + b"x" * 40 + b'"},"done":false}\n'
+                b'{"response":"","thinking":"' + b"y" * 20 + b'","done":false}\n'
+                b'{"message":{"content":"' + b"z" * 8 + b'"},"done":false}\n')
+    assert meter.tokens() == (3, 17, 20, True)
+
+
+def test_the_openai_route_meters_ollamas_reasoning_field(gateway, student, database):
+    alice = student()
+    response = httpx.post(f"{gateway.url}/ollama/v1/chat/completions", headers=alice.headers, timeout=60,
+                          json={"model": THINKING_MODEL, "messages": QUESTION, "max_tokens": 8,
+                                "reasoning_effort": "low"})
+    answer = response.json()
+    assert answer["choices"][0]["message"]["reasoning"].strip()
+    row = only_row(database, alice.name)
+    assert (row["completion_tokens"], row["estimated"]) == (answer["usage"]["completion_tokens"], False) == (8, False)
 
 
 def test_a_stream_is_passed_on_line_by_line_as_ndjson(gateway, student, database):
@@ -166,7 +214,7 @@ def test_students_cannot_pull_or_delete_models(client, student, ollama_server, c
     with pytest.raises(ollama.ResponseError) as refused:
         call(client(student()))
     assert refused.value.status_code == 403 and "OLLAMA_PULL_MODELS" in refused.value.error
-    assert [m["name"] for m in httpx.get(f"{ollama_server}/api/tags").json()["models"]] == [MODEL]
+    assert sorted(m["name"] for m in httpx.get(f"{ollama_server}/api/tags").json()["models"]) == [MODEL, THINKING_MODEL]
 
 
 def test_over_budget_the_ollama_client_gets_the_one_line_reason(client, student, database):

@@ -17,9 +17,11 @@ import gguf
 import numpy as np
 
 # Store names: the bundle's default model, so tests use the real default name; a second
-# one (different weights) for tests that need two models; and a vendor's model id, for
-# the end-to-end tests' vendor upstream (this image again, standing in for DeepSeek).
-MODELS = {"qwen2.5:0.5b": 1, "tinyllama:test": 2, "deepseek-chat:latest": 3}  # name -> random seed
+# one (different weights) for tests that need two models; a vendor's model id, for the
+# end-to-end tests' vendor upstream (this image again, standing in for DeepSeek); and a
+# thinking model (its template, like Qwen3's, reads .Think: the stand-in then thinks).
+MODELS = {"qwen2.5:0.5b": 1, "tinyllama:test": 2, "deepseek-chat:latest": 3, "qwen3:0.6b": 4}  # name -> seed
+THINKING_MODELS = {"qwen3:0.6b"}
 
 N_EMBD, N_HEAD, N_FF, N_LAYER, N_CTX = 64, 4, 128, 2, 2048
 
@@ -35,6 +37,8 @@ OLLAMA_TEMPLATE = (
     "{{- range .Messages }}<|im_start|>{{ .Role }}\n{{ .Content }}<|im_end|>\n"
     "{{ end }}<|im_start|>assistant\n"
 )
+# A thinking model's: Ollama offers `think` for a model whose template reads .Think.
+OLLAMA_THINKING_TEMPLATE = OLLAMA_TEMPLATE + "{{ if and .IsThinkSet (not .Think) }}<think>\n\n</think>\n\n{{ end }}"
 
 WORDS = """the a of and to in is it you that he was for on are with as his they be at one
 have this from or had by hot word but what some we can out other were all there when up
@@ -149,7 +153,8 @@ def main(store: Path) -> None:
         n_params = write_gguf(gguf_path, name, seed)
         layers = [
             add_blob(store, gguf_path.read_bytes(), "application/vnd.ollama.image.model"),
-            add_blob(store, OLLAMA_TEMPLATE.encode(), "application/vnd.ollama.image.template"),
+            add_blob(store, (OLLAMA_THINKING_TEMPLATE if name in THINKING_MODELS else OLLAMA_TEMPLATE).encode(),
+                     "application/vnd.ollama.image.template"),
             add_blob(store, json.dumps({"stop": ["<|im_start|>", "<|im_end|>"]}).encode(),
                      "application/vnd.ollama.image.params"),
         ]

@@ -138,3 +138,36 @@ def test_names_parse_as_ollama(name, parsed):
 def test_invalid_names(name):
     with pytest.raises(standin.ApiError, match="invalid model name"):
         standin.parse_name(name)
+
+
+# -- a thinking model's pieces: the first half of its token budget is reasoning --
+
+@pytest.mark.parametrize("field, expected", [
+    ("thinking", [{"thinking": "a"}, {"thinking": " b"}, {"content": " c"}, {"content": " d"}]),
+    (None, [{"content": "<think>\na"}, {"content": " b"}, {"content": "\n</think>\n\n c"}, {"content": " d"}]),
+])
+def test_a_thinking_model_thinks_first_in_the_field_or_the_tags_asked_for(field, expected):
+    thoughts = standin.Thoughts(field, max_tokens=4)
+    assert [thoughts.piece(text) for text in ["a", " b", " c", " d"]] == expected
+
+
+class FakeModel:
+    name = "m:latest"
+
+    def __init__(self, thinks):
+        self.thinks = thinks
+
+
+@pytest.mark.parametrize("thinks, think, field", [
+    (True, True, "thinking"), (True, "high", "thinking"), (True, None, None), (True, False, "off"),
+    (False, None, "off"), (False, False, "off"),
+])
+def test_think_is_honoured_as_ollama_does(thinks, think, field):
+    thoughts = standin.thoughts_for(FakeModel(thinks), think, "thinking", 8)
+    assert (thoughts.field if thoughts else "off") == field
+
+
+def test_think_for_a_model_that_does_not_is_a_400():
+    with pytest.raises(standin.ApiError, match='"m:latest" does not support thinking') as error:
+        standin.thoughts_for(FakeModel(False), True, "thinking", 8)
+    assert error.value.status == 400

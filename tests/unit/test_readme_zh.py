@@ -29,6 +29,7 @@ TOPIC_HEADINGS = {
     "mirrors for slow networks": "镜像",
     "%%ai": "%%ai",
     "Ollama through the gateway": "Ollama",
+    "thinking models": "思考",
     "vendors": "厂商",
     "the gateway": "网关",
     "the gateway's token policy": "令牌",

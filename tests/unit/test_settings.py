@@ -42,6 +42,7 @@ def test_defaults_load_from_an_empty_environment():
         "ai_max_request_size": 2 * MiB,
         "ai_allow_personal_tokens": False,
         "ai_default_model": "ollama:qwen2.5:0.5b",
+        "ai_show_reasoning": True,
         "use_ai_proxy": False,
         "ai_proxy_url": "",
         "ai_no_proxy": (),

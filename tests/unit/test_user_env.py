@@ -19,6 +19,7 @@ def test_no_configuration_offers_only_the_local_ollama():
     env = user_environment(load({}))
     assert env["OLLAMA_BASE_URL"] == env["OLLAMA_HOST"] == "http://ollama:11434"
     assert env["AI_DEFAULT_MODEL"] == "ollama:qwen2.5:0.5b"
+    assert env["AI_SHOW_REASONING"] == "true"
     assert not KEY_NAMES & set(env), "no vendor key was configured, none may be passed"
     assert "DEEPSEEK_BASE_URL" not in env, "an unconfigured vendor must not appear"
     assert "OPENAI_COMPATIBLE_BASE_URL" not in env
@@ -37,6 +38,11 @@ def test_an_openai_compatible_server_needs_only_its_base_url():
     env = user_environment(load({"OPENAI_COMPATIBLE_BASE_URL": "http://vllm.lan:8000/v1"}))
     assert env["OPENAI_COMPATIBLE_BASE_URL"] == "http://vllm.lan:8000/v1"
     assert "OPENAI_COMPATIBLE_API_KEY" not in env
+
+
+@pytest.mark.parametrize("value, passed", [("false", "false"), ("no", "false"), ("yes", "true")])
+def test_showing_reasoning_is_the_admins_choice(value, passed):
+    assert user_environment(load({"AI_SHOW_REASONING": value}))["AI_SHOW_REASONING"] == passed
 
 
 def test_proxy_off_sets_no_proxy_only():

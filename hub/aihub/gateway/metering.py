@@ -122,8 +122,7 @@ class Meter:
             for choice in answer.get("choices") or ():
                 message = choice.get("message") if isinstance(choice, dict) else None
                 if isinstance(message, dict):
-                    self.saw_text(message.get("content"))
-                    self.saw_text(message.get("reasoning_content"))
+                    self.saw_answer_text(message)
 
     def saw_delta_chunk(self, chunk: dict) -> None:
         """One streamed chunk: usage if it has some, and the text it adds."""
@@ -133,8 +132,13 @@ class Meter:
         for choice in chunk.get("choices") or ():
             delta = choice.get("delta") if isinstance(choice, dict) else None
             if isinstance(delta, dict):
-                self.saw_text(delta.get("content"))
-                self.saw_text(delta.get("reasoning_content"))
+                self.saw_answer_text(delta)
+
+    def saw_answer_text(self, message: dict) -> None:
+        """An answer's text and a thinking model's reasoning, which is billed as output
+        too: `reasoning_content` (DeepSeek, Qwen) or `reasoning` (Ollama, OpenRouter)."""
+        for name in ("content", "reasoning_content", "reasoning"):
+            self.saw_text(message.get(name))
 
     @property
     def reservation(self) -> int:
