@@ -38,7 +38,9 @@ def labelled(value: str) -> list[str]:
 
 @pytest.mark.parametrize("ending, exit_code", [
     ("assert False, 'fails on purpose'", 1),
-    ("os.kill(os.getpid(), signal.SIGINT); time.sleep(60)", 2),  # Ctrl-C
+    # Ctrl-C. Python's own handler first: a shell's background job inherits SIGINT ignored.
+    ("signal.signal(signal.SIGINT, signal.default_int_handler); "
+     "os.kill(os.getpid(), signal.SIGINT); time.sleep(60)", 2),
 ], ids=["test-failed", "interrupted"])
 def test_a_session_runs_its_database_in_a_container_and_removes_it(tmp_path, ending, exit_code):
     (tmp_path / "test_session.py").write_text(SESSION.replace("LABEL", OWNER_LABEL).replace("ENDING", ending))

@@ -7,7 +7,7 @@ import pytest
 
 from .browser import Browser
 from .stack import run
-from .test_1_accounts_and_servers import READ_NOTE
+from .test_01_accounts_and_servers import READ_NOTE
 
 
 def test_down_and_up_keep_accounts_secrets_and_files(stack, student_credentials, figures):

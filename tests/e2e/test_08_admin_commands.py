@@ -16,7 +16,7 @@ import uuid
 
 from .browser import Browser
 from .stack import run
-from .test_2_ai import ASK_DEEPSEEK
+from .test_02_ai import ASK_DEEPSEEK
 
 ADDED = "li-lei"  # escaped in Docker names: li-2dlei
 PASSWORD = "li-lei-password-1"

@@ -1,6 +1,6 @@
 """Keys stay on the hub: students' AI calls go through the gateway, which meters them.
 
-The stack runs with the default AI_KEY_MODE=gateway, so test_2_ai's cells already went
+The stack runs with the default AI_KEY_MODE=gateway, so test_02_ai's cells already went
 through it; here: the ledger, the budget, the admin report, and where the key is not.
 """
 
@@ -8,7 +8,7 @@ import csv
 import io
 
 from .stack import run
-from .test_2_ai import ASK_DEEPSEEK
+from .test_02_ai import ASK_DEEPSEEK
 
 
 def test_no_vendor_key_in_a_students_container(stack, server):
