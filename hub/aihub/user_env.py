@@ -24,7 +24,8 @@ WITHOUT_AI = {"AI_ENABLED": "false"}
 def user_environment(settings: SimpleNamespace) -> dict:
     if not settings.ai_enabled:
         return dict(WITHOUT_AI)
-    env = {"AI_ENABLED": "true", "AI_DEFAULT_MODEL": settings.ai_default_model}
+    env = {"AI_ENABLED": "true", "AI_DEFAULT_MODEL": settings.ai_default_model,
+           "AI_DEFAULT_EMBEDDINGS_MODEL": settings.ai_default_embeddings_model}
     configured = vendor_environment(settings)
     for vendor in VENDORS_LIST:
         if vendor.missing_setting(configured) is not None:

@@ -19,7 +19,10 @@ import numpy as np
 # Store names: the bundle's default model, so tests use the real default name; a second
 # one (different weights) for tests that need two models; and a vendor's model id, for
 # the end-to-end tests' vendor upstream (this image again, standing in for DeepSeek).
-MODELS = {"qwen2.5:0.5b": 1, "tinyllama:test": 2, "deepseek-chat:latest": 3}  # name -> random seed
+# The default embedding model too, served for /api/embed and /v1/embeddings (mean
+# pooling over the last layer: real computation, a poor but genuine text embedding).
+MODELS = {"qwen2.5:0.5b": 1, "tinyllama:test": 2, "deepseek-chat:latest": 3,
+          "nomic-embed-text:latest": 4}  # name -> random seed
 
 N_EMBD, N_HEAD, N_FF, N_LAYER, N_CTX = 64, 4, 128, 2, 2048
 

@@ -138,3 +138,10 @@ def test_names_parse_as_ollama(name, parsed):
 def test_invalid_names(name):
     with pytest.raises(standin.ApiError, match="invalid model name"):
         standin.parse_name(name)
+
+
+def test_embedding_inputs_are_cut_to_fit_as_ollama_truncates_them():
+    long_text = "é" * standin.EMBED_MAX_BYTES  # two bytes each: cut mid-way, on a character
+    cut = standin.truncated([long_text, "short", [1, 2, 3]])
+    assert len(cut[0].encode()) <= standin.EMBED_MAX_BYTES and cut[0] == "é" * (standin.EMBED_MAX_BYTES // 2)
+    assert cut[1:] == ["short", [1, 2, 3]]
