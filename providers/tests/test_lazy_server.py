@@ -167,7 +167,12 @@ def test_learn_and_ask_answer_from_the_students_own_files(start_server, server):
     must carry the document's passage that shares the question's words.
     """
     base = server.url + "/v1"
+    # Behind a firewall: anything /learn or /ask fetched from outside (a tokenizer's
+    # files, a model) would fail through this proxy, which nothing listens on.
+    firewall = "http://127.0.0.1:9"
     jupyter = start_server(
+        HTTP_PROXY=firewall, HTTPS_PROXY=firewall, http_proxy=firewall, https_proxy=firewall,
+        NO_PROXY="127.0.0.1,localhost", no_proxy="127.0.0.1,localhost",
         AI_ENABLED="true", OLLAMA_BASE_URL="http://127.0.0.1:9",
         OPENAI_COMPATIBLE_BASE_URL=base,
         AI_DEFAULT_MODEL="openai-compatible:test-model",
