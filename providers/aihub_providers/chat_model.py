@@ -31,7 +31,9 @@ from ChatOpenAI and the openai SDK:
 Failures are raised as httpx exceptions (timeouts, transport errors) or as
 errors.APIStatusError / errors.APIError (an HTTP error status, an error in a body);
 the provider turns them into one ProviderError line (errors.from_exception).
-httpx is imported when a request is made, not with this module.
+httpx is imported when a request is made, not with this module. The request plumbing
+(client_options, post, apost, json_body) also serves the embeddings
+(aihub_providers.embeddings).
 """
 
 from __future__ import annotations
@@ -172,7 +174,7 @@ class OpenAICompatibleChatModel(BaseChatModel):
         payload = self._request_payload(messages, stop, False, **kwargs)
         with httpx.Client(**self._client_options()) as client:
             response = self._send(client, payload, stream=False)
-            return _chat_result(_json_body(response))
+            return _chat_result(json_body(response))
 
     async def _agenerate(
         self,
@@ -189,7 +191,7 @@ class OpenAICompatibleChatModel(BaseChatModel):
         payload = self._request_payload(messages, stop, False, **kwargs)
         async with httpx.AsyncClient(**self._client_options()) as client:
             response = await self._asend(client, payload, stream=False)
-            return _chat_result(_json_body(response))
+            return _chat_result(json_body(response))
 
     def _stream(
         self,
@@ -396,7 +398,7 @@ def _status_error(response) -> APIStatusError:
     )
 
 
-def _json_body(response) -> dict:
+def json_body(response) -> dict:
     try:
         data = response.json()
     except ValueError:

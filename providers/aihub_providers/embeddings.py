@@ -30,7 +30,7 @@ from langchain_core.embeddings import Embeddings
 from pydantic import BaseModel, SecretStr
 
 from . import errors
-from .chat_model import _json_body, apost, client_options, post
+from .chat_model import apost, client_options, json_body, post
 from .providers import MAX_RETRIES, REQUEST_TIMEOUT, vendor_settings
 from .vendors import VENDORS, Vendor
 
@@ -96,7 +96,7 @@ class OpenAICompatibleEmbeddings(BaseModel, Embeddings):
 
 def _vectors(response, count: int) -> list[list[float]]:
     """The answer's vectors in the order of the texts sent."""
-    data = _json_body(response).get("data")
+    data = json_body(response).get("data")
     if not isinstance(data, list) or len(data) != count:
         raise errors.APIError(f"expected {count} embeddings, got: {str(data)[:200]}", body=data)
     items = sorted(data, key=lambda item: item.get("index", 0) if isinstance(item, dict) else 0)
