@@ -1,6 +1,6 @@
 """Pulls the class's models into the Ollama server, once, at `docker compose up`.
 
-    OLLAMA_PULL_MODELS   models to pull, separated by commas or spaces (default qwen2.5:0.5b)
+    OLLAMA_PULL_MODELS   models to pull, separated by commas or spaces (default qwen2.5:0.5b nomic-embed-text)
     OLLAMA_BASE_URL      the Ollama server (default http://ollama:11434)
 
 Prints progress to the log, skips models the server already has (so a restart needs no
@@ -20,7 +20,7 @@ import time
 import urllib.error
 import urllib.request
 
-DEFAULT_MODELS = "qwen2.5:0.5b"
+DEFAULT_MODELS = "qwen2.5:0.5b nomic-embed-text"  # the chat model and the embedding model
 DEFAULT_BASE_URL = "http://ollama:11434"
 WAIT_SECONDS = 60  # for the server to answer at all
 READ_TIMEOUT = 600  # Ollama can be silent for minutes while it verifies a large model

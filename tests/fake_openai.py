@@ -13,7 +13,10 @@ wrong base URL. Answers are computed from the request, never canned:
 
     chat:        "<model>: <last user message reversed>" (`repeat` times, see below),
                  cut at max_tokens / max_completion_tokens words (finish_reason "length")
-    embeddings:  one vector per input, [length, words, first character's code]
+    embeddings:  one vector per input: its words (lower case, letters and digits) counted
+                 into EMBEDDING_SIZE buckets by a stable hash (crc32), scaled to length 1,
+                 so texts that share words are near (a real, if crude, retrieval model);
+                 a key not in `state.keys` gets a 401, as chat does
 
 Usage counts words: prompt = words of every message (or input), completion = words
 of the answer. A stream sends the answer CHUNK characters at a time, then a
@@ -52,11 +55,13 @@ nothing listens on. Run as a script, it serves on a port of its own (benchmarks)
 from __future__ import annotations
 
 import json
+import math
 import re
 import socket
 import sys
 import threading
 import time
+import zlib
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Optional
@@ -64,6 +69,7 @@ from typing import Optional
 CHUNK = 4  # characters per streamed chunk
 HOLD_SECONDS = 30  # a stalled answer gives up after this, or when the server stops
 PATH = re.compile(r"^(?P<prefix>/first|/second|)/v1/(?P<what>models|chat/completions|embeddings)$")
+EMBEDDING_SIZE = 64
 QUICK_RETRY = {"retry-after-ms": "10"}  # the clients' one retry after a 429 or 5xx is quick
 LEAKS = "sk-live0123456789abcdef and nvapi-ABCDEF0123456789"  # key-shaped strings to scrub
 
@@ -126,6 +132,15 @@ def with_reasoning(mode: str, reasoning: str, answer: str) -> tuple[str, dict, d
     if mode in ("reasoning_content", "reasoning"):
         return answer, {mode: reasoning}, usage
     raise ValueError(f"unknown reasoning mode {mode!r}")
+
+
+def embedding_of(text: str) -> list[float]:
+    """The fake vendor's embedding of a text (see the module's docstring)."""
+    vector = [0.0] * EMBEDDING_SIZE
+    for word in re.findall(r"\w+", text.lower()):
+        vector[zlib.crc32(word.encode()) % EMBEDDING_SIZE] += 1.0
+    length = math.sqrt(sum(x * x for x in vector)) or 1.0
+    return [x / length for x in vector]
 
 
 def count_words(messages: list) -> int:
@@ -212,10 +227,14 @@ class Handler(BaseHTTPRequestHandler):
                 state.in_flight -= 1
 
     def _embeddings(self, body: dict) -> None:
+        state = self.server.state
+        key = (self.headers.get("Authorization") or "").removeprefix("Bearer ")
+        if state.keys is not None and key not in state.keys:
+            status, message, code, headers = ERRORS["401"]
+            return self._error(status, message.format(key=key, model=body.get("model", "")), code, headers)
         inputs = body.get("input")
         inputs = [inputs] if isinstance(inputs, str) else list(inputs or [])
-        data = [{"object": "embedding", "index": i,
-                 "embedding": [float(len(str(t))), float(len(str(t).split())), float(ord(str(t)[:1] or " "))]}
+        data = [{"object": "embedding", "index": i, "embedding": embedding_of(str(t))}
                 for i, t in enumerate(inputs)]
         tokens = sum(len(str(t).split()) for t in inputs)
         self._json(200, {"object": "list", "data": data, "model": body.get("model"),

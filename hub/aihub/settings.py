@@ -197,6 +197,14 @@ def model_id(text: str) -> str:
     return text
 
 
+def embeddings_model_id(text: str) -> str:
+    provider, _, model = text.partition(":")
+    offering = [vendor.id for vendor in VENDORS.values() if vendor.embeddings]
+    if provider not in offering or not model:
+        raise ValueError(f"must be provider:model with a provider among {', '.join(offering)}")
+    return text
+
+
 def host_list(text: str) -> tuple[str, ...]:
     hosts = tuple(host for host in re.split(r"[,\s]+", text) if host)
     for host in hosts:
@@ -286,6 +294,8 @@ SETTINGS: tuple[Setting, ...] = (
             "the model %%ai and the chat panel use when none is named, as provider:model"),
     Setting(AI_SHOW_REASONING, "true", boolean,
             "true: a thinking model's reasoning shows in a collapsed block above its answer (%%ai Markdown and text output, the chat panel; never in -f code); false: the answer only"),
+    Setting("AI_DEFAULT_EMBEDDINGS_MODEL", "ollama:nomic-embed-text", embeddings_model_id,
+            "the embedding model the chat panel's /learn and /ask start with, as provider:model (pulled into Ollama by default)"),
     Setting("USE_AI_PROXY", "false", boolean,
             "true: students' calls to AI vendors go through AI_PROXY_URL (internal services never do)"),
     Setting("AI_PROXY_URL", "", url,
@@ -320,7 +330,7 @@ COMPOSE_SETTINGS: tuple[Setting, ...] = (
             "base image of the hub and student images (any Debian bookworm image with Python 3.10+ and pip)"),
     Setting("OLLAMA_IMAGE", "ollama/ollama:0.34.2", image,
             "Ollama image (models live in the ollama-models volume)"),
-    Setting("OLLAMA_PULL_MODELS", "qwen2.5:0.5b", str,
+    Setting("OLLAMA_PULL_MODELS", "qwen2.5:0.5b nomic-embed-text", str,
             "models pulled into Ollama at each start, separated by spaces or commas (see ollama.com/library)",
             note="Watch a pull with `docker compose logs -f ollama-pull`; a model that cannot be pulled"
                  " makes `docker compose up -d --wait` fail, and that log names it."),

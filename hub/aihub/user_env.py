@@ -26,7 +26,8 @@ def user_environment(settings: SimpleNamespace) -> dict:
     if not settings.ai_enabled:
         return dict(WITHOUT_AI)
     env = {"AI_ENABLED": "true", "AI_DEFAULT_MODEL": settings.ai_default_model,
-           SHOW_SETTING: "true" if settings.ai_show_reasoning else "false"}
+           SHOW_SETTING: "true" if settings.ai_show_reasoning else "false",
+           "AI_DEFAULT_EMBEDDINGS_MODEL": settings.ai_default_embeddings_model}
     configured = vendor_environment(settings)
     for vendor in VENDORS_LIST:
         if vendor.missing_setting(configured) is not None:

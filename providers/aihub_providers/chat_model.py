@@ -37,7 +37,9 @@ A block we wrote there is taken off again when that answer comes back as history
 Failures are raised as httpx exceptions (timeouts, transport errors) or as
 errors.APIStatusError / errors.APIError (an HTTP error status, an error in a body);
 the provider turns them into one ProviderError line (errors.from_exception).
-httpx is imported when a request is made, not with this module.
+httpx is imported when a request is made, not with this module. The request plumbing
+(client_options, post, apost, json_body) also serves the embeddings
+(aihub_providers.embeddings).
 """
 
 from __future__ import annotations
@@ -155,71 +157,14 @@ class OpenAICompatibleChatModel(BaseChatModel):
     def _url(self, path: str) -> str:
         return self.openai_api_base.rstrip("/") + path
 
-    def _headers(self) -> dict[str, str]:
-        headers = {"Accept": "application/json", "User-Agent": USER_AGENT}
-        if self.openai_api_key is not None and self.openai_api_key.get_secret_value():
-            headers["Authorization"] = f"Bearer {self.openai_api_key.get_secret_value()}"
-        return headers
-
     def _client_options(self, timeout: Optional[float] = None) -> dict[str, Any]:
-        import httpx
-
-        seconds = self.request_timeout if timeout is None else timeout
-        return {
-            "timeout": httpx.Timeout(seconds),
-            "verify": _ssl_context(),
-            "follow_redirects": True,
-            "headers": self._headers(),
-        }
+        return client_options(self.openai_api_key, self.request_timeout if timeout is None else timeout)
 
     def _send(self, client, payload: dict, stream: bool):
-        """POST the payload (retrying as the openai SDK does); the open response."""
-        import httpx
-
-        retries = 0
-        while True:
-            request = client.build_request("POST", self._url("/chat/completions"), json=payload)
-            try:
-                response = client.send(request, stream=stream)
-            except (httpx.TimeoutException, httpx.TransportError):
-                if retries >= self.max_retries:
-                    raise
-                time.sleep(_retry_delay(retries, None))
-                retries += 1
-                continue
-            if response.status_code < 400:
-                return response
-            response.read()
-            response.close()
-            if retries < self.max_retries and _should_retry(response):
-                time.sleep(_retry_delay(retries, response))
-                retries += 1
-                continue
-            raise _status_error(response)
+        return post(client, self._url("/chat/completions"), payload, stream, self.max_retries)
 
     async def _asend(self, client, payload: dict, stream: bool):
-        import httpx
-
-        retries = 0
-        while True:
-            request = client.build_request("POST", self._url("/chat/completions"), json=payload)
-            try:
-                response = await client.send(request, stream=stream)
-            except (httpx.TimeoutException, httpx.TransportError):
-                if retries >= self.max_retries:
-                    raise
-                await asyncio.sleep(_retry_delay(retries, None))
-                retries += 1
-                continue
-            if response.status_code < 400:
-                return response
-            await response.aread()
-            await response.aclose()
-            if retries < self.max_retries and _should_retry(response):
-                await asyncio.sleep(_retry_delay(retries, response))
-                retries += 1
-                continue
-            raise _status_error(response)
+        return await apost(client, self._url("/chat/completions"), payload, stream, self.max_retries)
 
     # -- LangChain's four ways to call a chat model --
 
@@ -238,7 +183,7 @@ class OpenAICompatibleChatModel(BaseChatModel):
         payload = self._request_payload(messages, stop, False, **kwargs)
         with httpx.Client(**self._client_options()) as client:
             response = self._send(client, payload, stream=False)
-            return _chat_result(_json_body(response), self.reasoning_style)
+            return _chat_result(json_body(response), self.reasoning_style)
 
     async def _agenerate(
         self,
@@ -255,7 +200,7 @@ class OpenAICompatibleChatModel(BaseChatModel):
         payload = self._request_payload(messages, stop, False, **kwargs)
         async with httpx.AsyncClient(**self._client_options()) as client:
             response = await self._asend(client, payload, stream=False)
-            return _chat_result(_json_body(response), self.reasoning_style)
+            return _chat_result(json_body(response), self.reasoning_style)
 
     def _stream(
         self,
@@ -327,6 +272,73 @@ class OpenAICompatibleChatModel(BaseChatModel):
 
 # -- helpers --
 
+def client_options(api_key: Optional[SecretStr], timeout: Optional[float]) -> dict[str, Any]:
+    """httpx client options: one timeout for every phase, the CA bundle, the key."""
+    import httpx
+
+    headers = {"Accept": "application/json", "User-Agent": USER_AGENT}
+    if api_key is not None and api_key.get_secret_value():
+        headers["Authorization"] = f"Bearer {api_key.get_secret_value()}"
+    return {
+        "timeout": httpx.Timeout(timeout),
+        "verify": _ssl_context(),
+        "follow_redirects": True,
+        "headers": headers,
+    }
+
+
+def post(client, url: str, payload: dict, stream: bool, max_retries: int):
+    """POST the payload (retrying as the openai SDK does); the open response."""
+    import httpx
+
+    retries = 0
+    while True:
+        request = client.build_request("POST", url, json=payload)
+        try:
+            response = client.send(request, stream=stream)
+        except (httpx.TimeoutException, httpx.TransportError):
+            if retries >= max_retries:
+                raise
+            time.sleep(_retry_delay(retries, None))
+            retries += 1
+            continue
+        if response.status_code < 400:
+            return response
+        response.read()
+        response.close()
+        if retries < max_retries and _should_retry(response):
+            time.sleep(_retry_delay(retries, response))
+            retries += 1
+            continue
+        raise _status_error(response)
+
+
+async def apost(client, url: str, payload: dict, stream: bool, max_retries: int):
+    """post(), on an httpx.AsyncClient."""
+    import httpx
+
+    retries = 0
+    while True:
+        request = client.build_request("POST", url, json=payload)
+        try:
+            response = await client.send(request, stream=stream)
+        except (httpx.TimeoutException, httpx.TransportError):
+            if retries >= max_retries:
+                raise
+            await asyncio.sleep(_retry_delay(retries, None))
+            retries += 1
+            continue
+        if response.status_code < 400:
+            return response
+        await response.aread()
+        await response.aclose()
+        if retries < max_retries and _should_retry(response):
+            await asyncio.sleep(_retry_delay(retries, response))
+            retries += 1
+            continue
+        raise _status_error(response)
+
+
 _SSL_CONTEXT = None
 
 
@@ -395,7 +407,7 @@ def _status_error(response) -> APIStatusError:
     )
 
 
-def _json_body(response) -> dict:
+def json_body(response) -> dict:
     try:
         data = response.json()
     except ValueError:

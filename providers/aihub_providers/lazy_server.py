@@ -4,9 +4,9 @@ Importing and initialising jupyter_ai at server start (LangChain, Dask, every
 provider) doubles the CPU a student's server needs to start and adds about
 90 MiB; with 30 servers starting on two cores, that is what makes spawns slow. This
 server extension starts nothing: it routes /api/ai/* to a router that, on the first
-such request (JupyterLab's chat panel makes one when it loads), adds and loads the
-`jupyter_ai` extension through the server's extension manager, as if it had been
-enabled at start, and then lets the request go on to jupyter_ai's own handlers.
+such request (JupyterLab's chat panel makes one when it loads), adds and loads
+jupyter-ai's extension (as aihub_providers.jupyter_ai_app, whose Dask client starts)
+through the server's extension manager, as if it had been enabled at start, and then lets the request go on to jupyter_ai's own handlers.
 Its configuration (`c.AiExtension.*`) is read from the server's config then, and
 jupyter_ai is stopped with the server like any extension.
 
@@ -23,7 +23,8 @@ from jupyter_server.extension.application import ExtensionApp
 from jupyter_server.utils import url_path_join
 from tornado.routing import Router
 
-JUPYTER_AI = "jupyter_ai"
+# jupyter-ai's extension with a Dask client that starts (see jupyter_ai_app).
+JUPYTER_AI = "aihub_providers.jupyter_ai_app"
 # Every route jupyter_ai serves (its API and Jupyternaut's avatar) is under this path.
 JUPYTER_AI_ROUTES = "api/ai/.*"
 

@@ -81,24 +81,12 @@ class OpenAICompatibleProvider(BaseProvider, OpenAICompatibleChatModel):
         vendor = self.vendor
         if vendor is None:
             raise TypeError("OpenAICompatibleProvider is a base class; use a vendor's class")
-        environ = os.environ
-        # A key or base URL may arrive under any of these names (jupyter-ai's own
-        # providers use the first ones); none of them may linger as an extra field.
-        passed_key = _pop_first(kwargs, "api_key", "openai_api_key", vendor.key_env.lower())
-        passed_base = _pop_first(kwargs, "base_url", "openai_api_base", vendor.base_env.lower())
-
-        base = environ.get(vendor.base_env, "").strip() or passed_base or vendor.default_base
-        if not base:
-            raise errors.not_set_up(vendor, vendor.base_env) from None
-        key = vendor.key(environ) or passed_key or vendor.default_key
-        if not key:
-            raise errors.not_set_up(vendor, vendor.key_env) from None
-
+        key, api_base = vendor_settings(vendor, kwargs)
         if "timeout" not in kwargs and "request_timeout" not in kwargs:
             kwargs["request_timeout"] = REQUEST_TIMEOUT
         kwargs.setdefault("max_retries", MAX_RETRIES)
         kwargs.setdefault("stream_usage", True)
-        super().__init__(openai_api_key=key, openai_api_base=vendor.api_base(base), **kwargs)
+        super().__init__(openai_api_key=key, openai_api_base=api_base, **kwargs)
 
     def _request_payload(self, *args: Any, **kwargs: Any) -> dict:
         payload = super()._request_payload(*args, **kwargs)
@@ -195,6 +183,25 @@ class OpenAICompatibleProvider(BaseProvider, OpenAICompatibleChatModel):
                 raise
             error = self._provider_error(exc, await self._aserved_models(exc))
         raise error from None
+
+
+def vendor_settings(vendor: Vendor, kwargs: dict[str, Any]) -> tuple[str, str]:
+    """The key and API base URL a provider uses: the environment's, else an argument's,
+    else the table's default; ProviderError naming the variable when one is missing.
+    Removes the key and base arguments from kwargs."""
+    environ = os.environ
+    # A key or base URL may arrive under any of these names (jupyter-ai's own
+    # providers use the first ones); none of them may linger as an extra field.
+    passed_key = _pop_first(kwargs, "api_key", "openai_api_key", vendor.key_env.lower())
+    passed_base = _pop_first(kwargs, "base_url", "openai_api_base", vendor.base_env.lower())
+
+    base = environ.get(vendor.base_env, "").strip() or passed_base or vendor.default_base
+    if not base:
+        raise errors.not_set_up(vendor, vendor.base_env) from None
+    key = vendor.key(environ) or passed_key or vendor.default_key
+    if not key:
+        raise errors.not_set_up(vendor, vendor.key_env) from None
+    return key, vendor.api_base(base)
 
 
 def _pop_first(kwargs: dict[str, Any], *names: str) -> Optional[str]:

@@ -37,13 +37,14 @@ class Server:
             s.bind(("127.0.0.1", 0))
             self.port = s.getsockname()[1]
         self.log_path = tmp_path / "server.log"
-        home = tmp_path / "home"
+        home = self.home = tmp_path / "home"
         home.mkdir()
+        self.data_dir = tmp_path / "data"
         env = os.environ | {
             "HOME": str(home),
             "JUPYTER_CONFIG_DIR": str(tmp_path / "config"),
             "JUPYTER_CONFIG_PATH": str(etc),
-            "JUPYTER_DATA_DIR": str(tmp_path / "data"),
+            "JUPYTER_DATA_DIR": str(self.data_dir),
             "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"),
             "NO_PROXY": "127.0.0.1,localhost",
         } | env
@@ -138,3 +139,65 @@ def test_ai_disabled_serves_no_ai_api(start_server):
         server.get("/api/ai/providers")
     assert missing.value.code == 404
     assert JUPYTER_AI_READY not in server.log
+
+
+def chat(port: int, prompt: str, timeout: float = 90) -> dict:
+    """Send one message on the chat panel's websocket; the agent's reply message."""
+    async def exchange():
+        url = f"ws://127.0.0.1:{port}/api/ai/chats?token={TOKEN}"
+        connection = await websocket_connect(url)
+        try:
+            assert json.loads(await connection.read_message())["type"] == "connection"
+            await connection.write_message(json.dumps({"prompt": prompt}))
+            while True:
+                message = json.loads(await asyncio.wait_for(connection.read_message(), timeout))
+                if message["type"] == "agent":
+                    return message
+        finally:
+            connection.close()
+
+    return asyncio.run(exchange())
+
+
+def test_learn_and_ask_answer_from_the_students_own_files(start_server, server):
+    """/learn indexes a folder with the preselected embedding model, /ask answers from it.
+
+    The fake vendor embeds by shared words and answers with the last user message
+    reversed; what proves /ask drew on the document is the chat request's prompt, which
+    must carry the document's passage that shares the question's words.
+    """
+    base = server.url + "/v1"
+    # Behind a firewall: anything /learn or /ask fetched from outside (a tokenizer's
+    # files, a model) would fail through this proxy, which nothing listens on.
+    firewall = "http://127.0.0.1:9"
+    jupyter = start_server(
+        HTTP_PROXY=firewall, HTTPS_PROXY=firewall, http_proxy=firewall, https_proxy=firewall,
+        NO_PROXY="127.0.0.1,localhost", no_proxy="127.0.0.1,localhost",
+        AI_ENABLED="true", OLLAMA_BASE_URL="http://127.0.0.1:9",
+        OPENAI_COMPATIBLE_BASE_URL=base,
+        AI_DEFAULT_MODEL="openai-compatible:test-model",
+        AI_DEFAULT_EMBEDDINGS_MODEL="openai-compatible:test-embedder",
+    )
+    assert jupyter.get("/api/ai/config")["embeddings_provider_id"] == "openai-compatible:test-embedder"
+
+    notes = jupyter.home / "notes"
+    notes.mkdir()
+    (notes / "bank.md").write_text(
+        "# Silicon Valley Bank\n\nSilicon Valley Bank collapsed on 10 March 2023 after a bank run.\n")
+    (notes / "garden.txt").write_text("Tomatoes need sun, water and a stake to climb.\n")
+
+    learned = chat(jupyter.port, "/learn notes")
+    assert "I have learned documents" in learned["body"], learned["body"]
+    embedded = [t for r in server.state.requests if r.path == "/v1/embeddings" for t in r.body["input"]]
+    assert any("collapsed on 10 March 2023" in text for text in embedded)
+    assert all(r.body["model"] == "test-embedder" for r in server.state.requests)
+    # the index lives in the Jupyter data dir (in the image: the home volume)
+    assert (jupyter.data_dir / "jupyter_ai" / "indices" / "default.faiss").is_file()
+
+    server.state.requests.clear()
+    answer = chat(jupyter.port, "/ask When did Silicon Valley Bank collapse?")
+    chats = [r for r in server.state.requests if r.path == "/v1/chat/completions"]
+    prompt = json.dumps(chats[-1].body["messages"])
+    assert "collapsed on 10 March 2023" in prompt
+    assert answer["body"]  # the fake vendor's answer, computed from that prompt
+    assert any(r.path == "/v1/embeddings" for r in server.state.requests)  # the question's embedding

@@ -107,3 +107,37 @@ def test_readme_documents_every_variable():
     for vendor in VENDORS_LIST:
         for name in (vendor.id, vendor.key_env, vendor.base_env):
             assert re.search(rf"`{re.escape(name)}`", readme), name
+
+
+EMBEDDINGS_GROUP = "jupyter_ai.embeddings_model_providers"
+
+
+def test_vendors_with_embeddings_have_an_embeddings_provider_and_entry_point():
+    from aihub_providers import embeddings
+
+    with_embeddings = [v.id for v in VENDORS_LIST if v.embeddings]
+    assert with_embeddings == ["qwen", "siliconflow", "zhipu", "nvidia", "openai",
+                               "openai-compatible", "ollama"]
+    assert list(embeddings.EMBEDDINGS_PROVIDERS) == with_embeddings
+    data = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert data["project"]["entry-points"][EMBEDDINGS_GROUP] == {
+        pid: f"aihub_providers.embeddings:{cls.__name__}"
+        for pid, cls in embeddings.EMBEDDINGS_PROVIDERS.items()
+    }
+    for vendor_id, cls in embeddings.EMBEDDINGS_PROVIDERS.items():
+        vendor = VENDORS[vendor_id]
+        assert (cls.vendor, cls.id, cls.name, cls.help) == (vendor, vendor.id, vendor.name,
+                                                            vendor.embeddings_help)
+        for example in vendor.embedding_examples:
+            assert f"`{example}`" in cls.help
+
+
+def test_jupyter_ai_registers_our_embeddings_providers_through_the_entry_point():
+    """What AiExtension does at start (get_em_providers reads the installed entry points)."""
+    from jupyter_ai_magics.utils import get_em_providers
+
+    from aihub_providers import embeddings
+
+    registered = get_em_providers()
+    for vendor_id, cls in embeddings.EMBEDDINGS_PROVIDERS.items():
+        assert registered[vendor_id] is cls

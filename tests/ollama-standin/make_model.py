@@ -18,9 +18,12 @@ import numpy as np
 
 # Store names: the bundle's default model, so tests use the real default name; a second
 # one (different weights) for tests that need two models; a vendor's model id, for the
-# end-to-end tests' vendor upstream (this image again, standing in for DeepSeek); and a
-# thinking model (its template, like Qwen3's, reads .Think: the stand-in then thinks).
-MODELS = {"qwen2.5:0.5b": 1, "tinyllama:test": 2, "deepseek-chat:latest": 3, "qwen3:0.6b": 4}  # name -> seed
+# end-to-end tests' vendor upstream (this image again, standing in for DeepSeek); a
+# thinking model (its template, like Qwen3's, reads .Think: the stand-in then thinks);
+# and the default embedding model, served for /api/embed and /v1/embeddings (mean
+# pooling over the last layer: real computation, a poor but genuine text embedding).
+MODELS = {"qwen2.5:0.5b": 1, "tinyllama:test": 2, "deepseek-chat:latest": 3, "qwen3:0.6b": 4,
+          "nomic-embed-text:latest": 5}  # name -> random seed
 THINKING_MODELS = {"qwen3:0.6b"}
 
 N_EMBD, N_HEAD, N_FF, N_LAYER, N_CTX = 64, 4, 128, 2, 2048

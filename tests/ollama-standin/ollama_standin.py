@@ -43,6 +43,7 @@ STORE = Path(os.environ.get("OLLAMA_STANDIN_STORE", "/opt/ollama-standin/store")
 # Ollama generates until the model stops; random weights never stop, so replies are
 # cut at this many tokens unless the request sets num_predict / max_tokens.
 DEFAULT_NUM_PREDICT = int(os.environ.get("OLLAMA_STANDIN_NUM_PREDICT", "32"))
+EMBED_MAX_BYTES = 2000  # an embedding's input is cut to this (see truncated())
 # One thread decodes this tiny model fastest: more only wait on each other (measured
 # on 2 cores: 2,600 tok/s with one, 130 to 1,700 with two).
 THREADS = int(os.environ.get("OLLAMA_STANDIN_THREADS") or 1)
@@ -228,6 +229,8 @@ def engine(model: Model) -> tuple[object, float]:
         params.n_parallel = 4  # four requests decode together, each with 2048 tokens
         params.cpuparams.n_threads = params.cpuparams_batch.n_threads = THREADS
         params.embedding = True  # one server answers both chat and embeddings
+        # An embedding's input must fit one physical batch: room for a truncated input.
+        params.n_batch = params.n_ubatch = EMBED_MAX_BYTES + 16
         params.pooling_type = xllamacpp.llama_pooling_type.LLAMA_POOLING_TYPE_MEAN
         params.port = 0  # llama.cpp also opens its own HTTP port; any free one on loopback
         params.verbosity = -1
@@ -235,6 +238,16 @@ def engine(model: Model) -> tuple[object, float]:
         server = xllamacpp.Server(params)
         _engines[model.gguf] = {"server": server, "model": model}
         return server, time.monotonic() - started
+
+
+def truncated(inputs):
+    """Texts cut to EMBED_MAX_BYTES (UTF-8), as Ollama cuts an embedding's input to the
+    model's context rather than fail: every token is at least one byte, so a cut text
+    fits. Token ids (lists of ints) pass as they are."""
+    if not isinstance(inputs, list):
+        return inputs
+    return [text.encode()[:EMBED_MAX_BYTES].decode(errors="ignore") if isinstance(text, str) else text
+            for text in inputs]
 
 
 def llama_request(request: dict, messages: list) -> dict:
@@ -567,7 +580,7 @@ class Handler(BaseHTTPRequestHandler):
         model = require_model(request)
         inputs = request.get("input", request.get("prompt", ""))
         server, load_seconds = engine(model)
-        result = server.handle_embeddings({"input": inputs if isinstance(inputs, list) else [inputs]})
+        result = server.handle_embeddings({"input": truncated(inputs if isinstance(inputs, list) else [inputs])})
         if "error" in result:
             raise llama_error(result["error"])
         vectors = [item["embedding"] for item in sorted(result["data"], key=lambda d: d["index"])]
@@ -641,7 +654,9 @@ class Handler(BaseHTTPRequestHandler):
     def openai_embeddings(self, request):
         model = require_model(request)
         server, _ = engine(model)
-        result = server.handle_embeddings({k: v for k, v in request.items() if k != "model"})
+        inputs = request.get("input")
+        body = {k: v for k, v in request.items() if k not in ("model", "input")}
+        result = server.handle_embeddings({**body, "input": truncated([inputs] if isinstance(inputs, str) else inputs)})
         if "error" in result:
             raise llama_error(result["error"])
         self.send_json({**result, "model": model.name})

@@ -88,12 +88,13 @@ def test_progress_is_logged_in_steps_and_the_pull_succeeds(fake, capsys):
                          {"status": "success"}])
     assert pull_models.main() == 0
     out = capsys.readouterr().out.splitlines()
-    assert fake.pulled == ["qwen2.5:0.5b"]  # the default model
-    progress = [line for line in out if "pulling abc123" in line]
+    assert fake.pulled == ["qwen2.5:0.5b", "nomic-embed-text"]  # the default chat and embedding models
+    progress = [line for line in out if line.startswith("ollama-pull: qwen2.5:0.5b: pulling abc123")]
     # 101 messages from the server, one line per 10% step in the log.
     assert [line.split()[4] for line in progress] == [f"{p}%" for p in range(0, 101, 10)]
     assert progress[-1] == "ollama-pull: qwen2.5:0.5b: pulling abc123 100% (1.0 KB of 1.0 KB)"
-    assert out[-1] == "ollama-pull: qwen2.5:0.5b: success"
+    assert "ollama-pull: qwen2.5:0.5b: success" in out
+    assert out[-1] == "ollama-pull: nomic-embed-text: success"
 
 
 def test_between_10_percent_steps_progress_is_logged_at_most_once_a_second(monkeypatch):
@@ -175,7 +176,7 @@ def test_it_waits_for_a_server_that_starts_late(monkeypatch, capsys):
         for server in servers:
             server.shutdown()
             server.server_close()
-    assert FakeOllama.pulled == ["qwen2.5:0.5b"]
+    assert FakeOllama.pulled == ["qwen2.5:0.5b", "nomic-embed-text"]
 
 
 def test_after_the_pulls_it_stays_up_healthy_until_stopped(tmp_path):

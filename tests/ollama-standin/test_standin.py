@@ -171,3 +171,10 @@ def test_think_for_a_model_that_does_not_is_a_400():
     with pytest.raises(standin.ApiError, match='"m:latest" does not support thinking') as error:
         standin.thoughts_for(FakeModel(False), True, "thinking", 8)
     assert error.value.status == 400
+
+
+def test_embedding_inputs_are_cut_to_fit_as_ollama_truncates_them():
+    long_text = "é" * standin.EMBED_MAX_BYTES  # two bytes each: cut mid-way, on a character
+    cut = standin.truncated([long_text, "short", [1, 2, 3]])
+    assert len(cut[0].encode()) <= standin.EMBED_MAX_BYTES and cut[0] == "é" * (standin.EMBED_MAX_BYTES // 2)
+    assert cut[1:] == ["short", [1, 2, 3]]

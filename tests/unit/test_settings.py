@@ -43,6 +43,7 @@ def test_defaults_load_from_an_empty_environment():
         "ai_allow_personal_tokens": False,
         "ai_default_model": "ollama:qwen2.5:0.5b",
         "ai_show_reasoning": True,
+        "ai_default_embeddings_model": "ollama:nomic-embed-text",
         "use_ai_proxy": False,
         "ai_proxy_url": "",
         "ai_no_proxy": (),
@@ -65,6 +66,10 @@ def test_defaults_load_from_an_empty_environment():
     ({"AI_PROXY_URL": "proxy:3128"}, "AI_PROXY_URL='proxy:3128' is not an http:// or https:// URL"),
     ({"AI_DEFAULT_MODEL": "gpt-4o"}, "AI_DEFAULT_MODEL='gpt-4o' must be provider:model"),
     ({"AI_DEFAULT_MODEL": "nobody:model"}, "AI_DEFAULT_MODEL='nobody:model' must be provider:model"),
+    # DeepSeek serves no embeddings: the message lists the vendors that do
+    ({"AI_DEFAULT_EMBEDDINGS_MODEL": "deepseek:deepseek-chat"},
+     "AI_DEFAULT_EMBEDDINGS_MODEL='deepseek:deepseek-chat' must be provider:model with a provider among qwen, siliconflow"),
+    ({"AI_DEFAULT_EMBEDDINGS_MODEL": "ollama:"}, "AI_DEFAULT_EMBEDDINGS_MODEL='ollama:' must be provider:model"),
     ({"DEEPSEEK_BASE_URL": "api.deepseek.com"}, "DEEPSEEK_BASE_URL='api.deepseek.com' is not an http"),
     ({"AI_NO_PROXY": "ok.example, bad host!"}, "AI_NO_PROXY="),
 ])

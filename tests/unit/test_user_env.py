@@ -20,9 +20,17 @@ def test_no_configuration_offers_only_the_local_ollama():
     assert env["OLLAMA_BASE_URL"] == env["OLLAMA_HOST"] == "http://ollama:11434"
     assert env["AI_DEFAULT_MODEL"] == "ollama:qwen2.5:0.5b"
     assert env["AI_SHOW_REASONING"] == "true"
+    # /learn and /ask work out of the box: Ollama's embedding model is preselected
+    assert env["AI_DEFAULT_EMBEDDINGS_MODEL"] == "ollama:nomic-embed-text"
     assert not KEY_NAMES & set(env), "no vendor key was configured, none may be passed"
     assert "DEEPSEEK_BASE_URL" not in env, "an unconfigured vendor must not appear"
     assert "OPENAI_COMPATIBLE_BASE_URL" not in env
+
+
+def test_the_admin_chooses_the_embedding_model():
+    env = user_environment(load({"DASHSCOPE_API_KEY": "sk-test",
+                                 "AI_DEFAULT_EMBEDDINGS_MODEL": "qwen:text-embedding-v4"}))
+    assert env["AI_DEFAULT_EMBEDDINGS_MODEL"] == "qwen:text-embedding-v4"
 
 
 def test_a_configured_vendor_gets_its_key_and_base_url():
