@@ -30,8 +30,10 @@ from selenium.webdriver.remote.webelement import WebElement
 HUB_URL = f"http://hub:{PROXY_PORT}"
 BROWSER_SERVICE, WEBDRIVER_PORT = "browser", 9515
 SCREENSHOTS = Path(__file__).resolve().parent / "screenshots"
+CHAT_PANEL = "#jupyter-ai\\:\\:chat"  # Jupyter AI's side panel (its widget id, CSS-escaped)
 # Console errors a browser walk may show that do not mean something is broken, each
-# (pattern, reason). Every other SEVERE message fails the walk.
+# (pattern, reason). Every other SEVERE message fails the walk. None is known today:
+# the walk's console logs warnings and information, no error.
 KNOWN_HARMLESS: list[tuple[str, str]] = []
 
 
@@ -93,6 +95,13 @@ class Chromium:
     def collect_console(self) -> None:
         """Move the console messages Chromium logged since the last call into `console`."""
         self.console += self.driver.execute(Command.GET_LOG, {"type": "browser"})["value"]
+
+    def save_console(self) -> Path:
+        """Every console message so far, one a line, in SCREENSHOTS/console-<name>.log."""
+        self.collect_console()
+        path = SCREENSHOTS / f"console-{self.name}.log"
+        path.write_text("".join(f"{e['level']} {e['message']}\n" for e in self.console))
+        return path
 
     def console_errors(self) -> list[str]:
         """Console errors so far that KNOWN_HARMLESS does not name."""
@@ -177,18 +186,23 @@ class Chromium:
     def open_chat(self) -> WebElement:
         """Open Jupyter AI's chat panel from the left side bar; its message box."""
         self.find(".jp-SideBar.jp-mod-left li[data-id='jupyter-ai::chat']").click()
-        return self.find("#jupyter-ai\\:\\:chat textarea")
+        return self.find(f"{CHAT_PANEL} textarea")
 
     def chat(self, message: str, timeout: float = 180) -> str:
-        """Send `message` in the chat panel (Enter); the reply's text, once it stopped growing."""
+        """Send `message` in the chat panel (Enter); the reply's text without its header
+        (sender and time), once it is whole."""
         box = self.open_chat()
         box.send_keys(message)
         box.send_keys(Keys.ENTER)
-        panel = "#jupyter-ai\\:\\:chat"
 
         def reply() -> str:
-            text = self.text(panel)
-            return text.rsplit(message, 1)[1].strip() if message in text else ""
+            text = self.text(CHAT_PANEL)
+            if message not in text or self.driver.find_elements(By.CSS_SELECTOR, f"{CHAT_PANEL} .jp-ai-pending-message"):
+                return ""
+            lines = text.rsplit(message, 1)[1].strip().splitlines()
+            while lines and re.fullmatch(r"Jupyternaut|\d{1,2}:\d{2}( [AP]M)?|", lines[0].strip()):
+                lines.pop(0)  # the reply's header: sender and time
+            return "\n".join(lines).strip()
 
         last, steady_since = None, time.monotonic()
 
@@ -197,6 +211,6 @@ class Chromium:
             current = reply()
             if current != last:
                 last, steady_since = current, time.monotonic()
-            # A reply streams in: it is whole once it has words and stayed the same for 3 s.
-            return current if len(current.split()) > 1 and time.monotonic() - steady_since > 3 else None
+            # A reply streams in: it is whole once it stayed the same for 3 s.
+            return current if current and time.monotonic() - steady_since > 3 else None
         return self.wait_for(settled, timeout, "chat reply")

@@ -23,7 +23,7 @@ CHAT_MESSAGE = "Explain a Python list comprehension in one sentence."
 
 @pytest.fixture(scope="module")
 def webdriver_url(stack):
-    SCREENSHOTS.exists() and shutil.rmtree(SCREENSHOTS)  # this run's screenshots only
+    shutil.rmtree(SCREENSHOTS, ignore_errors=True)  # this run's screenshots only
     address = stack.compose("port", BROWSER_SERVICE, str(WEBDRIVER_PORT)).stdout.strip()
     return f"http://{address}"
 
@@ -31,8 +31,8 @@ def webdriver_url(stack):
 def chromium(webdriver_url, name, figures):
     browser = Chromium(webdriver_url, name)
     yield browser
-    browser.collect_console()
-    figures[f"browser walk: {name}'s console messages (errors)"] = (
+    log = browser.save_console()
+    figures[f"browser walk: {name}'s console messages (errors), in {log.name}"] = (
         f"{len(browser.console)} ({sum(e['level'] == 'SEVERE' for e in browser.console)})")
     browser.quit()
 
@@ -50,7 +50,7 @@ def student_browser(stack, webdriver_url, figures):
 @pytest.fixture(scope="module", autouse=True)
 def screenshots_in_figures(figures):
     yield
-    shots = sorted(path.name for path in SCREENSHOTS.glob("*.png"))
+    shots = sorted(path.name for path in SCREENSHOTS.glob("*.png"))  # names start with the step's number
     figures[f"browser walk screenshots in {SCREENSHOTS}"] = ", ".join(shots) or "none"
 
 
