@@ -48,7 +48,6 @@ class Chromium:
         self.driver = webdriver.Remote(webdriver_url, options=options)
         self.name = name  # whose browser: prefixes its screenshots' names
         self.console: list[dict] = []
-        self.screenshots: list[Path] = []
 
     def quit(self) -> None:
         self.driver.quit()
@@ -88,7 +87,6 @@ class Chromium:
         number = len(list(SCREENSHOTS.glob("*.png"))) + 1
         path = SCREENSHOTS / f"{number:02d}-{self.name}-{step}.png"
         self.driver.save_screenshot(str(path))
-        self.screenshots.append(path)
         self.collect_console()
         return path
 

@@ -87,13 +87,15 @@ def test_a_new_notebook_runs_an_ai_cell(student_browser, figures):
     started = time.monotonic()
     answer = student_browser.run_cell(ASK_OLLAMA)
     figures["browser walk: %%ai cell run to answer shown"] = f"{time.monotonic() - started:.1f} s"
+    figures["browser walk: the %%ai answer as shown"] = answer[:200]
     student_browser.screenshot("ai-cell-answered")
     assert answer.strip() and "Traceback" not in answer and "Error" not in answer[:40], answer[:300]
     assert_console_clean(student_browser)
 
 
-def test_the_chat_panel_answers(student_browser):
+def test_the_chat_panel_answers(student_browser, figures):
     reply = student_browser.chat(CHAT_MESSAGE)
+    figures["browser walk: the chat panel's reply as shown"] = reply[:200]
     student_browser.screenshot("chat-answered")
     assert reply and "error" not in reply.lower()[:200], reply[:300]
     assert_console_clean(student_browser)
