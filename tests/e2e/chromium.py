@@ -177,7 +177,7 @@ class Chromium:
 
         def finished() -> str | None:
             prompt = cell.find_element(By.CSS_SELECTOR, ".jp-InputPrompt").text
-            output = cell.find_element(By.CSS_SELECTOR, ".jp-OutputArea").text.strip()
+            output = "\n".join(e.text for e in cell.find_elements(By.CSS_SELECTOR, ".jp-OutputArea-output")).strip()
             return output if re.fullmatch(r"\[\d+\]:", prompt.strip()) and output else None
         return self.wait_for(finished, timeout, "cell output")
 
