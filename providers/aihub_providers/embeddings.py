@@ -31,7 +31,7 @@ from pydantic import BaseModel, SecretStr
 
 from . import errors
 from .chat_model import apost, client_options, json_body, post
-from .providers import MAX_RETRIES, REQUEST_TIMEOUT, vendor_settings
+from .providers import MAX_RETRIES, REQUEST_TIMEOUT, vendor_class, vendor_settings
 from .vendors import VENDORS, Vendor
 
 # Texts per request: DashScope's embedding models take at most 10 (others take more).
@@ -159,18 +159,8 @@ class OpenAICompatibleEmbeddingsProvider(BaseEmbeddingsProvider, OpenAICompatibl
 
 
 def _vendor_embeddings_provider(class_name: str, vendor_id: str) -> type[OpenAICompatibleEmbeddingsProvider]:
-    """The embeddings provider class for one row of the table (an entry point names it)."""
-    vendor = VENDORS[vendor_id]
-    namespace = {
-        "__module__": __name__,
-        "__qualname__": class_name,
-        "__doc__": f"{vendor.name} embeddings: {vendor.embeddings_help}",
-        "vendor": vendor,
-        "id": vendor.id,
-        "name": vendor.name,
-        "help": vendor.embeddings_help,
-    }
-    return type(class_name, (OpenAICompatibleEmbeddingsProvider,), namespace)
+    return vendor_class(OpenAICompatibleEmbeddingsProvider, class_name, vendor_id,
+                        VENDORS[vendor_id].embeddings_help)
 
 
 QwenEmbeddingsProvider = _vendor_embeddings_provider("QwenEmbeddingsProvider", "qwen")

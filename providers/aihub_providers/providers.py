@@ -216,19 +216,23 @@ def _pop_first(kwargs: dict[str, Any], *names: str) -> Optional[str]:
     return found
 
 
-def _vendor_provider(class_name: str, vendor_id: str) -> type[OpenAICompatibleProvider]:
-    """The provider class for one row of the table (an entry point names it)."""
+def vendor_class(base: type, class_name: str, vendor_id: str, help_text: str) -> type:
+    """`base` made for one row of the vendor table (an entry point names the class)."""
     vendor = VENDORS[vendor_id]
     namespace = {
-        "__module__": __name__,
+        "__module__": base.__module__,
         "__qualname__": class_name,
-        "__doc__": f"{vendor.name}: {vendor.help}",
+        "__doc__": f"{vendor.name}: {help_text}",
         "vendor": vendor,
         "id": vendor.id,
         "name": vendor.name,
-        "help": vendor.help,
+        "help": help_text,
     }
-    return type(class_name, (OpenAICompatibleProvider,), namespace)
+    return type(class_name, (base,), namespace)
+
+
+def _vendor_provider(class_name: str, vendor_id: str) -> type[OpenAICompatibleProvider]:
+    return vendor_class(OpenAICompatibleProvider, class_name, vendor_id, VENDORS[vendor_id].help)
 
 
 DeepSeekProvider = _vendor_provider("DeepSeekProvider", "deepseek")
