@@ -3,6 +3,8 @@
 import re
 from pathlib import Path
 
+import pytest
+
 from aihub_providers.vendors import VENDORS_LIST
 
 from aihub import settings_docs
@@ -16,11 +18,16 @@ def test_configuration_table_is_generated_from_the_settings_tables():
         f"the README's configuration table is stale: run `{settings_docs.COMMAND}`")
 
 
-def test_every_vendor_is_documented_with_its_variables():
-    section = README[README.index("### Vendors"):README.index("### Proxies")]
+@pytest.mark.parametrize("readme, start, end", [
+    ("README.md", "### Vendors", "### Proxies"),
+    ("README.zh-CN.md", "### 厂商", "### 密钥只留在"),
+])
+def test_every_vendor_is_documented_with_its_variables(readme, start, end):
+    text = (ROOT / readme).read_text()
+    section = text[text.index(start):text.index(end)]
     for vendor in VENDORS_LIST:
         row = next((line for line in section.splitlines() if line.startswith(f"| `{vendor.id}` |")), None)
-        assert row, f"README has no row for provider {vendor.id}"
+        assert row, f"{readme} has no row for provider {vendor.id}"
         assert f"`{vendor.key_env}`" in row and f"`{vendor.base_env}`" in row
 
 

@@ -4,8 +4,6 @@ the same code, every topic an admin and a student need, and a link from README.m
 import re
 from pathlib import Path
 
-from aihub_providers.vendors import VENDORS_LIST
-
 from aihub import settings_docs
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -109,14 +107,6 @@ def test_chinese_code_blocks_are_the_english_ones_byte_for_byte():
     english = set(code_blocks(README))
     for block in code_blocks(README_ZH):
         assert block in english, f"README.zh-CN.md has a code block README.md does not:\n{block}"
-
-
-def test_every_vendor_has_its_row_in_the_chinese_readme():
-    section = README_ZH[README_ZH.index("### 厂商"):README_ZH.index("### 密钥只留在")]
-    for vendor in VENDORS_LIST:
-        row = next((line for line in section.splitlines() if line.startswith(f"| `{vendor.id}` |")), None)
-        assert row, f"README.zh-CN.md has no row for provider {vendor.id}"
-        assert f"`{vendor.key_env}`" in row and f"`{vendor.base_env}`" in row
 
 
 def test_the_chinese_readme_has_a_section_for_each_topic():
