@@ -160,7 +160,8 @@ def chat(port: int, prompt: str, timeout: float = 90) -> dict:
 
 
 def test_learn_and_ask_answer_from_the_students_own_files(start_server, server):
-    """/learn indexes a folder with the preselected embedding model, /ask answers from it.
+    """/learn indexes a folder with the preselected embedding model, /ask answers from it
+    and quotes the passages it drew on.
 
     The fake vendor embeds by shared words and answers with the last user message
     reversed; what proves /ask drew on the document is the chat request's prompt, which
@@ -199,5 +200,9 @@ def test_learn_and_ask_answer_from_the_students_own_files(start_server, server):
     chats = [r for r in server.state.requests if r.path == "/v1/chat/completions"]
     prompt = json.dumps(chats[-1].body["messages"])
     assert "collapsed on 10 March 2023" in prompt
-    assert answer["body"]  # the fake vendor's answer, computed from that prompt
+    # the fake vendor's answer, computed from that prompt, then the passage it was given
+    reply, sources = answer["body"].split("\n\n**Sources**\n\n")
+    assert reply.strip()
+    assert sources.startswith("> # Silicon Valley Bank Silicon Valley Bank collapsed on 10 March 2023"), sources
+    assert "— `notes/bank.md`" in sources
     assert any(r.path == "/v1/embeddings" for r in server.state.requests)  # the question's embedding

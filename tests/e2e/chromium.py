@@ -8,8 +8,8 @@ published, on the host's loopback, for the test process. Each step leaves a scre
 in SCREENSHOTS and its console messages in `console`; `console_errors()` names every
 error not in KNOWN_HARMLESS (each with its reason).
 
-Steps are small methods (sign_up, log_in, open_notebook, run_cell, chat, ...) so later
-walks (/learn and /ask, a thinking model's reasoning) are a few more calls.
+Steps are small methods (sign_up, log_in, open_notebook, run_cell, chat, ...): a walk
+is a few calls.
 """
 
 from __future__ import annotations
@@ -180,6 +180,10 @@ class Chromium:
             output = "\n".join(e.text for e in cell.find_elements(By.CSS_SELECTOR, ".jp-OutputArea-output")).strip()
             return output if re.fullmatch(r"\[\d+\]:", prompt.strip()) and output else None
         return self.wait_for(finished, timeout, "cell output")
+
+    def last_output(self) -> WebElement:
+        """The output area of the notebook's last cell that has one."""
+        return self.driver.find_elements(By.CSS_SELECTOR, ".jp-Notebook .jp-CodeCell .jp-OutputArea-output")[-1]
 
     def open_chat(self) -> WebElement:
         """Open Jupyter AI's chat panel from the left side bar; its message box."""

@@ -81,6 +81,8 @@ def test_learn_then_ask_answers_from_the_students_file(stack, server):
 
     answer = server.chat("/ask " + QUESTION, timeout=180)
     assert answer.strip() and "Sorry" not in answer and "error" not in answer.lower()[:200], answer
+    # the answer quotes the passage it was given, under its path
+    assert "collapsed on 10 March 2023" in answer.split("**Sources**")[1] and "`notes/bank.md`" in answer, answer
 
 
 def test_the_index_survives_a_respawn(stack, server):

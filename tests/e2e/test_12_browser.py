@@ -1,7 +1,9 @@
 """The walk a class makes, in a real browser: headless Chromium (tests/e2e/chromium.py)
 signs a new student up, the admin approves them on the hub's page, the student logs in
 through the form, JupyterLab renders, a new notebook's `%%ai` cell answers, the chat
-panel answers; then the admin's pages (the hub's and the gateway's usage page) render.
+panel answers, `/learn` + `/ask` answer from a file the student wrote (quoting it), a
+thinking model's reasoning shows collapsed above its answer; then the admin's pages (the
+hub's and the gateway's usage page) render.
 Each step leaves a screenshot in tests/e2e/screenshots/, and the console shows no errors.
 
 The steps run in order and share the two browsers (module fixtures); each test is one
@@ -13,9 +15,12 @@ import time
 
 import pytest
 from aihub.gateway.config import SERVICE_PREFIX
+from selenium.webdriver.common.by import By
 
 from .chromium import BROWSER_SERVICE, SCREENSHOTS, WEBDRIVER_PORT, Chromium
 from .test_02_ai import ASK_OLLAMA
+from .test_10_thinking import THINKING_MODEL
+from .test_11_learn import DOCUMENT, QUESTION
 
 STUDENT, PASSWORD = "wang-fang", "browser-walk-password"
 CHAT_MESSAGE = "Explain a Python list comprehension in one sentence."
@@ -98,6 +103,42 @@ def test_the_chat_panel_answers(student_browser, figures):
     figures["browser walk: the chat panel's reply as shown"] = reply[:200]
     student_browser.screenshot("chat-answered")
     assert reply and "error" not in reply.lower()[:200], reply[:300]
+    assert_console_clean(student_browser)
+
+
+def test_learn_then_ask_answers_quoting_the_students_file(student_browser, figures):
+    # The student writes the file from their notebook, then asks the chat panel about it.
+    written = student_browser.run_cell(
+        f"import pathlib; pathlib.Path('notes').mkdir(exist_ok=True); pathlib.Path('notes/bank.md').write_text({DOCUMENT!r})")
+    assert written.strip() == str(len(DOCUMENT)), written
+    learned = student_browser.chat("/learn notes")
+    student_browser.screenshot("learned")
+    assert "I have learned documents" in learned, learned
+    answer = student_browser.chat("/ask " + QUESTION)
+    figures["browser walk: the /ask answer as shown"] = answer
+    student_browser.screenshot("asked")
+    reply, sources = answer.split("Sources", 1)
+    assert reply.strip(), answer
+    assert "Silicon Valley Bank collapsed on 10 March 2023" in sources and "notes/bank.md" in sources, answer
+    assert_console_clean(student_browser)
+
+
+def test_a_thinking_models_reasoning_shows_collapsed_above_its_answer(stack, student_browser, figures):
+    stack.compose("exec", "-T", "ollama", "ollama", "pull", THINKING_MODEL)  # the admin adds the model
+    shown = student_browser.run_cell(f"%%ai ollama:{THINKING_MODEL}\nIs 1001 a prime number?")
+    student_browser.screenshot("thinking-collapsed")
+    output = student_browser.last_output()
+    [thinking] = output.find_elements(By.CSS_SELECTOR, "details")
+    assert thinking.find_element(By.CSS_SELECTOR, "summary").text == "Thinking"
+    assert thinking.get_attribute("open") is None  # collapsed: the answer is what shows
+    answer = shown.split("Thinking", 1)[1].strip()
+    assert shown.startswith("Thinking") and answer, shown
+    thinking.find_element(By.CSS_SELECTOR, "summary").click()
+    reasoning = student_browser.wait_for(lambda: thinking.find_element(By.CSS_SELECTOR, "blockquote").text,
+                                         10, "the reasoning, expanded")
+    student_browser.screenshot("thinking-expanded")
+    assert reasoning.strip() and reasoning not in answer and "think>" not in output.text
+    figures["browser walk: the thinking model's %%ai output as shown, expanded"] = output.text
     assert_console_clean(student_browser)
 
 
