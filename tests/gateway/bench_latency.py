@@ -35,7 +35,8 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/, as pytest does
 
 from gateway.conftest import DEEPSEEK_KEY, GatewayProcess, Hub, create_database  # noqa: E402
-from throwaway_postgres import DatabaseSetupError, postgres_server  # noqa: E402
+from throwaway_containers import SetupError  # noqa: E402
+from throwaway_postgres import postgres_server  # noqa: E402
 
 BODY = {"model": "echo-1", "messages": [{"role": "user", "content": "how long does the gateway take"}],
         "max_tokens": 64}
@@ -99,7 +100,7 @@ def main() -> int:
         try:
             server = cleanup.enter_context(postgres_server())
             database, drop = create_database(server.dsn)
-        except DatabaseSetupError as error:
+        except SetupError as error:
             print(f"bench_latency: {error}", file=sys.stderr)
             return 2
         cleanup.callback(drop)

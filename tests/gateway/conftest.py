@@ -42,7 +42,8 @@ from aihub.secrets import GENERATORS
 from aihub.settings import SETTINGS, load
 
 from fake_openai import FakeOpenAI
-from throwaway_postgres import DatabaseSetupError, postgres_server
+from throwaway_containers import SetupError
+from throwaway_postgres import postgres_server
 
 # hypothesis keeps caches in ./.hypothesis unless told otherwise: not in the repository.
 set_hypothesis_home_dir(tempfile.mkdtemp(prefix="aihub-hypothesis-"))
@@ -114,7 +115,7 @@ def create_database(dsn: str) -> tuple[Database, Callable[[], None]]:
     try:
         conn = psycopg2.connect(dbname=(parts.path or "/postgres").lstrip("/") or "postgres", **admin)
     except psycopg2.OperationalError as error:
-        raise DatabaseSetupError(f"cannot connect to PostgreSQL as {admin['user']}@{admin['host']}:{admin['port']} "
+        raise SetupError(f"cannot connect to PostgreSQL as {admin['user']}@{admin['host']}:{admin['port']} "
                                  f"(AIHUB_TEST_DATABASE_URL, when set): {str(error).strip().splitlines()[0]}") from None
     conn.autocommit = True
     with conn.cursor() as cursor:
@@ -134,7 +135,7 @@ def database(figures) -> Database:
         try:
             server = stack.enter_context(postgres_server())
             made, drop = create_database(server.dsn)
-        except DatabaseSetupError as error:
+        except SetupError as error:
             pytest.fail(str(error))
         if server.image:
             figures[f"throwaway PostgreSQL ({server.image}), docker run to first query"] = f"{server.ready_in:.1f} s"

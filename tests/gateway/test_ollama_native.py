@@ -1,20 +1,15 @@
 """Ollama's own API through the gateway: authenticated, streamed, metered and limited.
 
 Ollama here is the stand-in of tests/ollama-standin (its HTTP layer over real llama.cpp
-inference on a tiny model) run in this process, and the client is the official
+inference on a tiny model) in a throwaway container, and the client is the official
 `ollama` package, configured as in a student's container: OLLAMA_HOST at the gateway's
 /ollama, OLLAMA_API_KEY the student's token.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import os
-import tempfile
-import threading
-from http.server import ThreadingHTTPServer
-from pathlib import Path
+import time
 
 import httpx
 import ollama
@@ -24,43 +19,45 @@ from aihub.gateway.metering import Meter
 from aihub.gateway.errors import GatewayError
 from aihub.gateway.ollama_api import LineStream, answer_cap_of
 
+from standin_images import ollama_standin
+from throwaway_containers import SetupError, docker, throwaway_container
+
 from .conftest import GatewayThread
 
-STANDIN = Path(__file__).resolve().parents[1] / "ollama-standin"
 MODEL = "qwen2.5:0.5b"
 THINKING_MODEL = "qwen3:0.6b"  # the stand-in's thinking model
 QUESTION = [{"role": "user", "content": "Why is the sky blue?"}]
 
 
-def load(name: str, path: Path):
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="module")
 def ollama_server():
-    """The stand-in on loopback with MODEL pulled: its URL."""
-    standin = load("ollama_standin", STANDIN / "ollama_standin.py")
-    workdir = Path(tempfile.mkdtemp(prefix="aihub-ollama-"))
-    load("make_model", STANDIN / "make_model.py").main(workdir / "store")
-    standin.STORE = workdir / "store"
-    standin.PULL_CHUNK_DELAY = 0
-    models_before = os.environ.get("OLLAMA_MODELS")
-    os.environ["OLLAMA_MODELS"] = str(workdir / "models")
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), standin.Handler)
-    httpd.daemon_threads = True
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    url = f"http://127.0.0.1:{httpd.server_address[1]}"
-    for name in (MODEL, THINKING_MODEL):
-        assert httpx.post(f"{url}/api/pull", json={"model": name, "stream": False}, timeout=60).status_code == 200
-    yield url
-    httpd.shutdown()
-    if models_before is None:
-        os.environ.pop("OLLAMA_MODELS", None)
-    else:
-        os.environ["OLLAMA_MODELS"] = models_before
+    """The stand-in in a throwaway container on loopback, with MODEL and THINKING_MODEL
+    pulled: its URL."""
+    try:
+        image = ollama_standin()
+        with throwaway_container("ollama", image, 11434) as (name, port):
+            url = f"http://127.0.0.1:{port}"
+            wait_until_up(url, name)
+            for model in (MODEL, THINKING_MODEL):
+                pulled = httpx.post(f"{url}/api/pull", json={"model": model, "stream": False}, timeout=120)
+                assert pulled.status_code == 200, pulled.text
+            yield url
+    except (SetupError, RuntimeError) as error:
+        pytest.fail(str(error))
+
+
+def wait_until_up(url: str, container: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            httpx.get(f"{url}/api/version", timeout=2).raise_for_status()
+            return
+        except httpx.HTTPError:
+            if time.monotonic() > deadline:
+                logs = docker("logs", "--tail", "20", container, check=False)
+                raise SetupError(f"the Ollama stand-in ({container}) did not answer in {timeout:.0f} s:\n"
+                                 f"{logs.stdout}{logs.stderr}") from None
+            time.sleep(0.2)
 
 
 @pytest.fixture(scope="module")

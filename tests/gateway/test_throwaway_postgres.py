@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from standin_images import official_or_standin
-from throwaway_postgres import OFFICIAL_IMAGE, OWNER_LABEL, owner, postgres_server, remove_orphans
+from throwaway_containers import OWNER_LABEL, owner, remove_orphans
+from throwaway_postgres import OFFICIAL_IMAGE, postgres_server
 
 TESTS = Path(__file__).parents[1]
 
