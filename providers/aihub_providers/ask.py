@@ -12,18 +12,23 @@ answers without the sources.
 from __future__ import annotations
 
 import os
+import re
 
 from jupyter_ai.chat_handlers.ask import AskChatHandler
 
 QUOTE_CHARS = 300  # a passage is quoted up to this long: enough to recognise it
+# Markdown's punctuation, escaped in a quoted passage so that it shows as written (a
+# file's "# Title" must not become a heading, nor its HTML markup).
+MARKDOWN_PUNCTUATION = re.compile(r"([\\`*_{}\[\]<>()#+\-.!|~])")
 
 
 def quote(passage: str) -> str:
-    """A passage as a Markdown quote, cut at QUOTE_CHARS."""
+    """A passage as a Markdown quote of its words as written, cut at QUOTE_CHARS."""
     text = " ".join(passage.split())
-    if len(text) > QUOTE_CHARS:
-        text = text[:QUOTE_CHARS].rsplit(" ", 1)[0] + " …"
-    return "> " + text
+    cut = len(text) > QUOTE_CHARS
+    if cut:
+        text = text[:QUOTE_CHARS].rsplit(" ", 1)[0]
+    return "> " + MARKDOWN_PUNCTUATION.sub(r"\\\1", text) + (" …" if cut else "")
 
 
 def sources_section(documents, root_dir: str) -> str:
@@ -36,7 +41,7 @@ def sources_section(documents, root_dir: str) -> str:
         path = document.metadata.get("path", "")
         if path.startswith(root_dir + os.sep):
             path = os.path.relpath(path, root_dir)
-        lines += ["", quote(document.page_content), f"— `{path}`"]
+        lines += ["", f"`{path}`", "", quote(document.page_content)]
     return "\n".join(lines)
 
 

@@ -159,6 +159,24 @@ def chat(port: int, prompt: str, timeout: float = 90) -> dict:
     return asyncio.run(exchange())
 
 
+def one_page_pdf(text: str) -> bytes:
+    """A minimal PDF whose one page shows `text` in Helvetica (as a slide exported to PDF)."""
+    content = f"BT /F1 24 Tf 72 700 Td ({text}) Tj ET".encode()
+    objects = [b"<< /Type /Catalog /Pages 2 0 R >>", b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+               b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R "
+               b"/Resources << /Font << /F1 5 0 R >> >> >>",
+               b"<< /Length %d >>\nstream\n%s\nendstream" % (len(content), content),
+               b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>"]
+    pdf, offsets = b"%PDF-1.4\n", []
+    for number, body in enumerate(objects, 1):
+        offsets.append(len(pdf))
+        pdf += b"%d 0 obj\n%s\nendobj\n" % (number, body)
+    xref = len(pdf)
+    pdf += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    pdf += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
+    return pdf + b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
+
+
 def test_learn_and_ask_answer_from_the_students_own_files(start_server, server):
     """/learn indexes a folder with the preselected embedding model, /ask answers from it
     and quotes the passages it drew on.
@@ -186,11 +204,13 @@ def test_learn_and_ask_answer_from_the_students_own_files(start_server, server):
     (notes / "bank.md").write_text(
         "# Silicon Valley Bank\n\nSilicon Valley Bank collapsed on 10 March 2023 after a bank run.\n")
     (notes / "garden.txt").write_text("Tomatoes need sun, water and a stake to climb.\n")
+    (notes / "lecture.pdf").write_bytes(one_page_pdf("Photosynthesis turns light into sugar."))
 
     learned = chat(jupyter.port, "/learn notes")
     assert "I have learned documents" in learned["body"], learned["body"]
     embedded = [t for r in server.state.requests if r.path == "/v1/embeddings" for t in r.body["input"]]
     assert any("collapsed on 10 March 2023" in text for text in embedded)
+    assert any("Photosynthesis turns light into sugar." in text for text in embedded)  # the PDF's text
     assert all(r.body["model"] == "test-embedder" for r in server.state.requests)
     # the index lives in the Jupyter data dir (in the image: the home volume)
     assert (jupyter.data_dir / "jupyter_ai" / "indices" / "default.faiss").is_file()
@@ -203,6 +223,6 @@ def test_learn_and_ask_answer_from_the_students_own_files(start_server, server):
     # the fake vendor's answer, computed from that prompt, then the passage it was given
     reply, sources = answer["body"].split("\n\n**Sources**\n\n")
     assert reply.strip()
-    assert sources.startswith("> # Silicon Valley Bank Silicon Valley Bank collapsed on 10 March 2023"), sources
-    assert "— `notes/bank.md`" in sources
+    assert sources.startswith("`notes/bank.md`\n\n"
+                              r"> \# Silicon Valley Bank Silicon Valley Bank collapsed on 10 March 2023"), sources
     assert any(r.path == "/v1/embeddings" for r in server.state.requests)  # the question's embedding

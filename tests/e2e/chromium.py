@@ -186,8 +186,10 @@ class Chromium:
         return self.driver.find_elements(By.CSS_SELECTOR, ".jp-Notebook .jp-CodeCell .jp-OutputArea-output")[-1]
 
     def open_chat(self) -> WebElement:
-        """Open Jupyter AI's chat panel from the left side bar; its message box."""
-        self.find(".jp-SideBar.jp-mod-left li[data-id='jupyter-ai::chat']").click()
+        """Open Jupyter AI's chat panel from the left side bar, unless open (its tab
+        toggles it); its message box."""
+        if not any(box.is_displayed() for box in self.driver.find_elements(By.CSS_SELECTOR, f"{CHAT_PANEL} textarea")):
+            self.find(".jp-SideBar.jp-mod-left li[data-id='jupyter-ai::chat']").click()
         return self.find(f"{CHAT_PANEL} textarea")
 
     def chat(self, message: str, timeout: float = 180) -> str:

@@ -119,7 +119,9 @@ def test_learn_then_ask_answers_quoting_the_students_file(student_browser, figur
     student_browser.screenshot("asked")
     reply, sources = answer.split("Sources", 1)
     assert reply.strip(), answer
-    assert "Silicon Valley Bank collapsed on 10 March 2023" in sources and "notes/bank.md" in sources, answer
+    # quoted as written (the file's "# ..." line is not a heading), under the file's path
+    assert "# Silicon Valley Bank Silicon Valley Bank collapsed on 10 March 2023" in sources, answer
+    assert "notes/bank.md" in sources, answer
     assert_console_clean(student_browser)
 
 
