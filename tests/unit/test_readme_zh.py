@@ -35,6 +35,7 @@ TOPIC_HEADINGS = {
     "proxies": "代理",
     "configuration": "配置",
     "capacity": "容量",
+    "sizing: one machine, Swarm or Kubernetes": "规模",
     "Kubernetes": "Kubernetes",
     "test it": "测试",
 }
