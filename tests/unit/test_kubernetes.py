@@ -112,10 +112,11 @@ def test_the_schema_catches_a_mistake_in_the_values(mistake):
                             cls=jsonschema.Draft7Validator)
 
 
-def test_the_pinned_chart_runs_the_jupyterhub_the_hub_image_pins():
+@pytest.mark.parametrize("requirements", ["hub/requirements.txt", "singleuser/core-requirements.txt"])
+def test_the_pinned_chart_runs_the_jupyterhub_the_bundles_images_pin(requirements):
     chart = yaml.safe_load((CHART_DIR / "Chart.yaml").read_text())
-    [pin] = re.findall(r"^jupyterhub==(\S+)$", (ROOT / "hub" / "requirements.txt").read_text(), re.M)
-    assert chart["appVersion"].split(".")[:2] == pin.split(".")[:2]
+    [pin] = re.findall(r"^jupyterhub==(\S+)$", (ROOT / requirements).read_text(), re.M)
+    assert chart["appVersion"].split(".")[:2] == pin.split(".")[:2], f"{requirements} pins jupyterhub {pin}"
 
 
 def test_the_readmes_and_the_values_install_the_chart_version_whose_schema_is_kept():
@@ -299,7 +300,16 @@ def test_the_spawner_of_the_values_records_its_server_tokens_digest(monkeypatch)
     assert spawner.get_state() == {"pod_name": "jupyter-alice", STATE_KEY: token_digest("the-servers-token")}
 
 
-# --- Database, CA -------------------------------------------------------------------
+def test_accounts_work_as_in_composes_default_approval_mode():
+    settings = load({})
+    config = VALUES["hub"]["config"]
+    assert config["Authenticator"]["admin_users"] == [settings.admin_user]
+    assert config["NativeAuthenticator"]["open_signup"] is (settings.auth_mode == "open")
+    assert "c.NativeAuthenticator.minimum_password_length = 8" in (ROOT / "jupyterhub_config.py").read_text()
+    assert config["NativeAuthenticator"]["minimum_password_length"] == 8
+
+
+# --- Database, Ollama, CA -------------------------------------------------------------------
 
 def test_the_hub_and_the_gateway_use_composes_database():
     settings = load({})
@@ -318,6 +328,16 @@ def test_the_hub_and_the_gateway_use_composes_database():
     [source] = rule["from"]
     allowed = source["podSelector"]["matchLabels"].items()
     assert allowed <= VALUES["hub"]["labels"].items() and allowed <= GATEWAY_POD["metadata"]["labels"].items()
+
+
+def test_only_the_gateway_reaches_ollama_where_the_gateway_looks_for_it():
+    ollama = urlsplit(load({}).ollama_base_url)
+    service = resources("Service")[ollama.hostname]
+    assert [port["port"] for port in service["spec"]["ports"]] == [ollama.port]
+    [rule] = resources("NetworkPolicy")["ollama"]["spec"]["ingress"]
+    [source] = rule["from"]
+    assert source["podSelector"]["matchLabels"].items() <= GATEWAY_POD["metadata"]["labels"].items()
+    assert not source["podSelector"]["matchLabels"].items() <= VALUES["hub"]["labels"].items()
 
 
 def test_every_pod_of_the_bundle_trusts_the_ca_bundle_of_the_configmap():
