@@ -340,7 +340,7 @@ def test_only_the_gateway_reaches_ollama_where_the_gateway_looks_for_it():
     assert not source["podSelector"]["matchLabels"].items() <= VALUES["hub"]["labels"].items()
 
 
-def test_every_pod_of_the_bundle_trusts_the_ca_bundle_of_the_configmap():
+def test_every_pod_that_calls_out_trusts_the_ca_bundle_of_the_configmap():
     bundle = VALUES["singleuser"]["extraEnv"]["SSL_CERT_FILE"]
     ca_dir = str(Path(bundle).parent)
     pods = {
@@ -350,8 +350,13 @@ def test_every_pod_of_the_bundle_trusts_the_ca_bundle_of_the_configmap():
         "gateway": ({item["name"]: item["value"] for item in GATEWAY_CONTAINER["env"] if "value" in item},
                     GATEWAY_POD["spec"]["volumes"], GATEWAY_CONTAINER["volumeMounts"]),
     }
+    ollama = resources("Deployment")["ollama"]["spec"]["template"]["spec"]
+    pods["ollama"] = ({item["name"]: item["value"] for item in ollama["containers"][0]["env"]},
+                      ollama["volumes"], ollama["containers"][0]["volumeMounts"])
     for pod, (env, volumes, mounts) in pods.items():
-        assert env["SSL_CERT_FILE"] == env["REQUESTS_CA_BUNDLE"] == bundle, pod
+        assert env["SSL_CERT_FILE"] == bundle, pod
+        # Python's requests reads its own variable; Ollama (Go) reads only SSL_CERT_FILE.
+        assert env.get("REQUESTS_CA_BUNDLE", bundle) == bundle, pod
         [mount] = [m for m in mounts if m["mountPath"] == ca_dir]
         [volume] = [v for v in volumes if v["name"] == mount["name"]]
         assert volume["configMap"]["name"] == "aihub-ca", pod
