@@ -1,5 +1,6 @@
 """The README tells the truth: its tables match the settings and the vendor table."""
 
+import math
 import re
 from pathlib import Path
 
@@ -56,3 +57,22 @@ def test_the_test_section_names_every_package_ci_installs_on_a_bare_machine():
     assert installed, "found no apt-get install in .ci/run"
     for package in installed:
         assert f"`{package}`" in section, f"README's 'Test it' does not say the machine needs {package}"
+
+
+def test_the_sizing_table_follows_from_the_measured_figures():
+    """README's sizing guide: each row's memory and cores come from the Capacity section's
+    per-student figures (memory rounded up to a machine's size, a multiple of 8 GiB)."""
+    capacity = README[README.index("## Capacity"):README.index("### Sizing")]
+    sizing = README[README.index("### Sizing"):README.index("## Kubernetes")]
+    cpu_seconds = float(re.search(r"about ([\d.]+) CPU-seconds per student", capacity)[1])
+    bundle_gib = float(re.search(r"about ([\d.]+) GiB per student for the bundle", capacity)[1])
+    base_gib = float(re.search(r"plus about (\d+) GiB for the hub", capacity)[1])
+    student_gib = float(re.search(r"a student costs about ([\d.]+) GiB with light work", sizing)[1])
+    assert bundle_gib < student_gib
+    assert f"one core per {round(60 / cpu_seconds)} students" in sizing
+    rows = re.findall(r"^\| (\d+) \| (\d+) GiB \| (\d+) \|", sizing, re.M)
+    assert len(rows) == 3
+    for students, memory, cores in ((int(n), int(m), int(c)) for n, m, c in rows):
+        needed = base_gib + students * student_gib
+        assert needed <= memory < needed + 8, f"{students} students: {memory} GiB"
+        assert cores == math.ceil(students * cpu_seconds / 60), f"{students} students: {cores} cores"

@@ -11,7 +11,8 @@ README = (ROOT / "README.md").read_text()
 README_ZH = (ROOT / "README.zh-CN.md").read_text()
 
 # What an admin types: lines of code blocks and inline code that start like this.
-COMMAND_STARTS = ("docker compose ", "python -m aihub", ".venv/bin/python ", "tests/run", ".ci/run")
+COMMAND_STARTS = ("docker compose ", "python -m aihub", ".venv/bin/python ", "tests/run", ".ci/run",
+                  "docker run ", "docker tag ", "docker push ", "helm ", "kubectl ", "skopeo ")
 # Names in the English README that are not variables an admin sets or a student reads.
 ENGLISH_ONLY_NAMES = {
     "COMPOSE_SETTINGS": "a Python table named in the maintainers' 'Adding a setting' section",
@@ -34,6 +35,8 @@ TOPIC_HEADINGS = {
     "proxies": "代理",
     "configuration": "配置",
     "capacity": "容量",
+    "sizing: one machine, Swarm or Kubernetes": "规模",
+    "Kubernetes": "Kubernetes",
     "test it": "测试",
 }
 
