@@ -140,7 +140,9 @@ def test_a_thinking_models_reasoning_shows_collapsed_above_its_answer(stack, stu
                                          10, "the reasoning, expanded")
     student_browser.screenshot("thinking-expanded")
     assert reasoning.strip() and reasoning not in answer and "think>" not in output.text
-    figures["browser walk: the thinking model's %%ai output as shown, expanded"] = output.text
+    figures["browser walk: the thinking model's %%ai output, its parts as shown"] = (
+        f"<details> with <summary>Thinking</summary>, collapsed; expanded, its quote: {reasoning!r}; "
+        f"after it, the answer: {answer!r}")
     assert_console_clean(student_browser)
 
 
