@@ -1,0 +1,138 @@
+"""HTTPS in front of the hub: Caddy's configuration, made from the HTTPS_* settings.
+
+docker-compose.https.yml runs Caddy (image built from https/) on the stack's front
+network, before the hub. Its container starts with `python -m aihub.https serve`: that
+reads the HTTPS settings, checks the certificate files of HTTPS_MODE=files, writes the
+Caddyfile and becomes Caddy. A wrong setting or a missing file stops it with one line
+naming the variable (exit 2), and the hub, which waits for a healthy Caddy, does not
+start. `python -m aihub.https validate` writes the same Caddyfile and runs
+`caddy validate` on it (the README's check for every mode; the only check of `acme`
+that runs without a public domain).
+
+The hub itself learns only its public address (`public_url`): JupyterHub then marks its
+cookies Secure and sends browsers to https:// addresses.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+from . import settings as settings_module
+
+# The bundle's https/certs/ folder, mounted read-only (HTTPS_MODE=files).
+CERTS_DIR = Path("/etc/aihub-https/certs")
+CADDYFILE = Path("/etc/caddy/Caddyfile")
+# Caddy reaches the hub's proxy (aihub.services.PROXY_PORT) by its compose service name
+# on the front network. Not imported: aihub.services needs the database driver, which
+# Caddy's image lacks; tests/unit/test_shared_facts.py keeps the two equal.
+HUB_ADDRESS = "hub:8000"
+# Where Caddy keeps its certificates and, in internal mode, its CA (the caddy-data
+# volume; XDG_DATA_HOME=/data in https/Dockerfile). Students' browsers trust this root.
+INTERNAL_ROOT = "/data/caddy/pki/authorities/local/root.crt"
+
+
+def public_url(settings: SimpleNamespace) -> str:
+    """The address students open, as JupyterHub.public_url; empty without HTTPS."""
+    if settings.https_mode == "off":
+        return ""
+    port = "" if settings.https_port == 443 else f":{settings.https_port}"
+    return f"https://{settings.https_domain}{port}/"
+
+
+def cookie_options(settings: SimpleNamespace) -> dict:
+    """Options of every cookie the hub sets, passed on to students' servers too."""
+    return {"secure": True} if settings.https_mode != "off" else {}
+
+
+def certificate_problems(settings: SimpleNamespace, certs_dir: Path = CERTS_DIR) -> list[str]:
+    """HTTPS_MODE=files: both files must be in https/certs/ (mounted at certs_dir)."""
+    if settings.https_mode != "files":
+        return []
+    problems = []
+    for name, value, what in (("HTTPS_CERT_FILE", settings.https_cert_file, "certificate"),
+                              ("HTTPS_KEY_FILE", settings.https_key_file, "private key")):
+        path = certs_dir / value
+        if not path.is_file():
+            problems.append(f"{name}={value!r}: no such file in https/certs/; copy your {what} there"
+                            f" or name it in {name}; {settings_module.ENV_FILE_HINT}")
+        elif b"-----BEGIN " not in path.read_bytes()[:4096]:
+            problems.append(f"{name}={value!r}: https/certs/{value} is not a PEM file (-----BEGIN ...);"
+                            f" convert it with openssl; {settings_module.ENV_FILE_HINT}")
+    return problems
+
+
+def caddyfile(settings: SimpleNamespace, certs_dir: Path = CERTS_DIR) -> str:
+    """Caddy's configuration for the chosen mode: HTTPS on HTTPS_DOMAIN to the hub, plain
+    HTTP redirected to it (Caddy's automatic redirect), websockets passed through."""
+    options = [
+        f"http_port {settings.http_port}",
+        f"https_port {settings.https_port}",
+        # Browsers that send no server name (an address typed as an IP) get this site.
+        f"default_sni {settings.https_domain}",
+        # Nothing reconfigures Caddy at run time: no admin endpoint.
+        "admin off",
+        # HTTP/3 would need UDP published too; browsers use HTTP/2 over TCP.
+        "servers {\n\t\tprotocols h1 h2\n\t}",
+    ]
+    if settings.https_mode == "acme" and settings.https_email:
+        options.append(f"email {settings.https_email}")
+    if settings.https_mode == "internal":
+        # No trust store to install the CA into inside the container; browsers get its
+        # root from the caddy-data volume (README, HTTPS).
+        options.append("skip_install_trust")
+    site = []
+    if settings.https_mode == "files":
+        site.append(f"tls {certs_dir / settings.https_cert_file} {certs_dir / settings.https_key_file}")
+    elif settings.https_mode == "internal":
+        site.append("tls internal")
+    site.append(f"reverse_proxy {HUB_ADDRESS}")
+    return ("{\n" + "".join(f"\t{line}\n" for line in options) + "}\n\n"
+            + f"{settings.https_domain} {{\n" + "".join(f"\t{line}\n" for line in site) + "}\n")
+
+
+def load_or_exit(environ=None, certs_dir: Path = CERTS_DIR) -> SimpleNamespace:
+    """The HTTPS settings, checked as the start needs them; one line per problem, exit 2."""
+    settings = settings_module.load_or_exit(environ, settings_module.HTTPS_SETTINGS)
+    problems = settings_module.https_front_problems(settings, environ) + certificate_problems(settings, certs_dir)
+    if problems:
+        settings_module.exit_on_error(settings_module.ConfigError(problems))
+    return settings
+
+
+def write_caddyfile(settings: SimpleNamespace, path: Path = CADDYFILE) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(caddyfile(settings))
+    return path
+
+
+def listening(settings: SimpleNamespace) -> bool:
+    """Caddy's health: it accepts connections on both ports (so its config loaded)."""
+    try:
+        for port in (settings.https_port, settings.http_port):
+            socket.create_connection(("127.0.0.1", port), timeout=3).close()
+    except OSError:
+        return False
+    return True
+
+
+def main(argv: list[str]) -> int:
+    command = argv[0] if argv else ""
+    if command not in ("serve", "validate", "health"):
+        print("usage: python -m aihub.https serve | validate | health", file=sys.stderr)
+        return 2
+    if command == "health":
+        return 0 if listening(settings_module.load_or_exit(None, settings_module.HTTPS_SETTINGS)) else 1
+    settings = load_or_exit()
+    path = write_caddyfile(settings)
+    caddy = ["caddy", "run" if command == "serve" else "validate", "--config", str(path), "--adapter", "caddyfile"]
+    if command == "serve":
+        print(f"aihub: HTTPS_MODE={settings.https_mode}: serving {public_url(settings)} (Caddy, {path})", flush=True)
+    os.execvp(caddy[0], caddy)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
