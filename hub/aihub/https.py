@@ -1,11 +1,11 @@
 """HTTPS in front of the hub: Caddy's configuration, made from the HTTPS_* settings.
 
 docker-compose.https.yml runs Caddy (image built from https/) on the stack's front
-network, before the hub. Its container starts with `python -m aihub.https serve`: that
-reads the HTTPS settings, checks the certificate files of HTTPS_MODE=files, writes the
-Caddyfile and becomes Caddy. A wrong setting or a missing file stops it with one line
-naming the variable (exit 2), and the hub, which waits for a healthy Caddy, does not
-start. `python -m aihub.https validate` writes the same Caddyfile and runs
+network, before the hub. The `secrets` job checks first (start_problems): a wrong HTTPS
+setting or a missing certificate file stops `docker compose up` there with one line
+naming the variable, like any wrong setting. Caddy's container then starts with
+`python -m aihub.https serve`: that checks the same again, writes the Caddyfile and
+becomes Caddy. `python -m aihub.https validate` writes the same Caddyfile and runs
 `caddy validate` on it (the README's check for every mode; the only check of `acme`
 that runs without a public domain).
 
@@ -48,10 +48,11 @@ def cookie_options(settings: SimpleNamespace) -> dict:
     return {"secure": True} if settings.https_mode != "off" else {}
 
 
-def certificate_problems(settings: SimpleNamespace, certs_dir: Path = CERTS_DIR) -> list[str]:
+def certificate_problems(settings: SimpleNamespace, certs_dir: Path | None = None) -> list[str]:
     """HTTPS_MODE=files: both files must be in https/certs/ (mounted at certs_dir)."""
     if settings.https_mode != "files":
         return []
+    certs_dir = certs_dir or CERTS_DIR
     problems = []
     for name, value, what in (("HTTPS_CERT_FILE", settings.https_cert_file, "certificate"),
                               ("HTTPS_KEY_FILE", settings.https_key_file, "private key")):
@@ -65,7 +66,7 @@ def certificate_problems(settings: SimpleNamespace, certs_dir: Path = CERTS_DIR)
     return problems
 
 
-def caddyfile(settings: SimpleNamespace, certs_dir: Path = CERTS_DIR) -> str:
+def caddyfile(settings: SimpleNamespace) -> str:
     """Caddy's configuration for the chosen mode: HTTPS on HTTPS_DOMAIN to the hub, plain
     HTTP redirected to it (Caddy's automatic redirect), websockets passed through."""
     options = [
@@ -86,7 +87,7 @@ def caddyfile(settings: SimpleNamespace, certs_dir: Path = CERTS_DIR) -> str:
         options.append("skip_install_trust")
     site = []
     if settings.https_mode == "files":
-        site.append(f"tls {certs_dir / settings.https_cert_file} {certs_dir / settings.https_key_file}")
+        site.append(f"tls {CERTS_DIR / settings.https_cert_file} {CERTS_DIR / settings.https_key_file}")
     elif settings.https_mode == "internal":
         site.append("tls internal")
     site.append(f"reverse_proxy {HUB_ADDRESS}")
@@ -94,11 +95,16 @@ def caddyfile(settings: SimpleNamespace, certs_dir: Path = CERTS_DIR) -> str:
             + f"{settings.https_domain} {{\n" + "".join(f"\t{line}\n" for line in site) + "}\n")
 
 
-def load_or_exit(environ=None, certs_dir: Path = CERTS_DIR) -> SimpleNamespace:
-    """The HTTPS settings, checked as the start needs them; one line per problem, exit 2."""
+def start_problems(settings: SimpleNamespace, environ=None, certs_dir: Path | None = None) -> list[str]:
+    """What stops the stack's start (the `secrets` job, then Caddy's own start): a mode
+    that disagrees with the compose files in use, or certificate files that are not there."""
+    return settings_module.https_front_problems(settings, environ) or certificate_problems(settings, certs_dir)
+
+
+def load_or_exit(environ=None, certs_dir: Path | None = None) -> SimpleNamespace:
+    """Caddy's start: the HTTPS settings, checked; one line per problem, exit 2."""
     settings = settings_module.load_or_exit(environ, settings_module.HTTPS_SETTINGS)
-    problems = settings_module.https_front_problems(settings, environ) + certificate_problems(settings, certs_dir)
-    if problems:
+    if problems := start_problems(settings, environ, certs_dir):
         settings_module.exit_on_error(settings_module.ConfigError(problems))
     return settings
 

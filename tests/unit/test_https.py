@@ -17,6 +17,7 @@ ROOT = Path(__file__).resolve().parents[2]
 OVERRIDE = yaml.safe_load((ROOT / "docker-compose.https.yml").read_text().replace("!reset", ""))
 PEM = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
 ERROR_PREFIX = "aihub: configuration error: "
+FILES_MODE = {"HTTPS_MODE": "files", "HTTPS_DOMAIN": "hub.school.edu", HTTPS_FRONT_MARK: "caddy"}
 
 
 def settings(**environ):
@@ -75,6 +76,19 @@ def test_the_secrets_job_stops_a_mode_without_the_override(tmp_path, monkeypatch
     [line] = capsys.readouterr().err.splitlines()
     assert line.startswith(ERROR_PREFIX + "HTTPS_MODE=internal but docker-compose.https.yml")
     monkeypatch.setenv(HTTPS_FRONT_MARK, "caddy")
+    assert secrets.main(["init"], tmp_path / "secrets") == 0
+
+
+def test_the_secrets_job_stops_files_mode_without_its_files(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(https, "CERTS_DIR", tmp_path)
+    for name, value in FILES_MODE.items():
+        monkeypatch.setenv(name, value)
+    (tmp_path / "hub.key").write_text(PEM)
+    with pytest.raises(SystemExit):
+        secrets.main(["init"], tmp_path / "secrets")
+    [line] = capsys.readouterr().err.splitlines()
+    assert line.startswith(ERROR_PREFIX + "HTTPS_CERT_FILE='hub.crt': no such file in https/certs/")
+    (tmp_path / "hub.crt").write_text(PEM)
     assert secrets.main(["init"], tmp_path / "secrets") == 0
 
 
@@ -138,7 +152,6 @@ def test_caddy_has_no_admin_endpoint_and_no_http3():
 
 # -- Caddy's start --------------------------------------------------------------------
 
-FILES_MODE = {"HTTPS_MODE": "files", "HTTPS_DOMAIN": "hub.school.edu", HTTPS_FRONT_MARK: "caddy"}
 
 
 def test_files_mode_starts_with_both_files(tmp_path):
@@ -185,7 +198,8 @@ def test_caddys_start_imports_nothing_beyond_the_settings():
 
 def test_caddy_gets_the_https_settings_and_nothing_else():
     environment = OVERRIDE["services"]["caddy"]["environment"]
-    assert set(environment) == {setting.name for setting in HTTPS_SETTINGS} | {HTTPS_FRONT_MARK}
+    assert set(environment) == {setting.name for setting in HTTPS_SETTINGS}
+    assert f"ENV {HTTPS_FRONT_MARK}=caddy" in (ROOT / "https/Dockerfile").read_text()
     assert "env_file" not in OVERRIDE["services"]["caddy"]
 
 
@@ -193,7 +207,10 @@ def test_the_hub_waits_for_caddy_and_publishes_no_port():
     hub = OVERRIDE["services"]["hub"]
     assert hub["depends_on"]["caddy"]["condition"] == "service_healthy"
     assert "ports: !reset []" in (ROOT / "docker-compose.https.yml").read_text()
-    assert OVERRIDE["services"]["secrets"]["environment"] == {HTTPS_FRONT_MARK: "caddy"}
+    secrets_job = OVERRIDE["services"]["secrets"]
+    assert secrets_job["environment"] == {HTTPS_FRONT_MARK: "caddy"}
+    assert f"./https/certs:{https.CERTS_DIR}:ro" in secrets_job["volumes"]
+    assert f"./https/certs:{https.CERTS_DIR}:ro" in OVERRIDE["services"]["caddy"]["volumes"]
 
 
 def test_caddy_reaches_the_hub_where_its_proxy_listens():
