@@ -67,15 +67,16 @@ def certificate_problems(settings: SimpleNamespace, certs_dir: Path | None = Non
 
 
 def caddyfile(settings: SimpleNamespace) -> str:
-    """Caddy's configuration for the chosen mode: HTTPS on HTTPS_DOMAIN to the hub, plain
-    HTTP redirected to it (Caddy's automatic redirect), websockets passed through."""
+    """Caddy's configuration for the chosen mode: HTTPS on HTTPS_DOMAIN to the hub (with
+    websockets), and any plain HTTP request redirected to it. Caddy listens on 443 and 80
+    in its container; compose publishes them as HTTPS_PORT and HTTP_PORT."""
     options = [
-        f"http_port {settings.http_port}",
-        f"https_port {settings.https_port}",
         # Browsers that send no server name (an address typed as an IP) get this site.
         f"default_sni {settings.https_domain}",
         # Nothing reconfigures Caddy at run time: no admin endpoint.
         "admin off",
+        # The one redirect is ours (below): Caddy's own assumes port 443 outside.
+        "auto_https disable_redirects",
         # HTTP/3 would need UDP published too; browsers use HTTP/2 over TCP.
         "servers {\n\t\tprotocols h1 h2\n\t}",
     ]
@@ -91,8 +92,12 @@ def caddyfile(settings: SimpleNamespace) -> str:
     elif settings.https_mode == "internal":
         site.append("tls internal")
     site.append(f"reverse_proxy {HUB_ADDRESS}")
+    # Names HTTPS_PORT, and sends every host name or address people type to the one the
+    # certificate is for.
+    redirect = f"redir {public_url(settings).rstrip('/')}{{uri}} 308"
     return ("{\n" + "".join(f"\t{line}\n" for line in options) + "}\n\n"
-            + f"{settings.https_domain} {{\n" + "".join(f"\t{line}\n" for line in site) + "}\n")
+            + f"{settings.https_domain} {{\n" + "".join(f"\t{line}\n" for line in site) + "}\n\n"
+            + f"http:// {{\n\t{redirect}\n}}\n")
 
 
 def start_problems(settings: SimpleNamespace, environ=None, certs_dir: Path | None = None) -> list[str]:
@@ -115,10 +120,10 @@ def write_caddyfile(settings: SimpleNamespace, path: Path = CADDYFILE) -> Path:
     return path
 
 
-def listening(settings: SimpleNamespace) -> bool:
+def listening() -> bool:
     """Caddy's health: it accepts connections on both ports (so its config loaded)."""
     try:
-        for port in (settings.https_port, settings.http_port):
+        for port in (443, 80):
             socket.create_connection(("127.0.0.1", port), timeout=3).close()
     except OSError:
         return False
@@ -131,7 +136,7 @@ def main(argv: list[str]) -> int:
         print("usage: python -m aihub.https serve | validate | health", file=sys.stderr)
         return 2
     if command == "health":
-        return 0 if listening(settings_module.load_or_exit(None, settings_module.HTTPS_SETTINGS)) else 1
+        return 0 if listening() else 1
     settings = load_or_exit()
     path = write_caddyfile(settings)
     caddy = ["caddy", "run" if command == "serve" else "validate", "--config", str(path), "--adapter", "caddyfile"]

@@ -24,6 +24,8 @@ class Browser:
         self.session = requests.Session()
         if ca_file:
             self.session.verify = ca_file
+            # Else REQUESTS_CA_BUNDLE, where set, would win over the session's CA.
+            self.session.trust_env = False
         self.ssl_options = {"ca_certs": ca_file} if ca_file else None
         self.username: str | None = None
 

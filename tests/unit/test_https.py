@@ -1,6 +1,7 @@
 """HTTPS in front of the hub: the settings' checks, Caddy's configuration per mode, the
 hub's public address and cookies, and the compose override that wires them."""
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -111,43 +112,74 @@ def test_jupyterhub_config_wires_the_public_address_and_cookies(tmp_path, monkey
     assert config.JupyterHub.tornado_settings == {"cookie_options": {"secure": True}}
 
 
+def load_student_server_config(monkeypatch, environ):
+    from traitlets.config import Config
+    for name, value in environ.items():
+        monkeypatch.setenv(name, value)
+    config, path = Config(), ROOT / "singleuser" / "jupyter_server_config.py"
+    exec(compile(path.read_text(), str(path), "exec"), {"get_config": lambda: config})
+    return config
+
+
+def test_students_servers_set_their_xsrf_cookie_secure_behind_https(monkeypatch):
+    """The hub passes its cookie options to every server it starts (JUPYTERHUB_COOKIE_OPTIONS)."""
+    on = settings(HTTPS_MODE="internal", HTTPS_DOMAIN="hub.lan")
+    server = load_student_server_config(monkeypatch, {"JUPYTERHUB_COOKIE_OPTIONS": json.dumps(https.cookie_options(on))})
+    assert server.ServerApp.tornado_settings == {"xsrf_cookie_kwargs": {"secure": True}}
+    monkeypatch.delenv("JUPYTERHUB_COOKIE_OPTIONS")
+    assert "tornado_settings" not in load_student_server_config(monkeypatch, {}).ServerApp
+
+
 # -- Caddy's configuration ------------------------------------------------------------
 
-def site_block(text: str) -> list[str]:
-    site = text.split("\n}\n\n", 1)[1]
-    return [line.strip() for line in site.splitlines()[1:-1]]
+def blocks(text: str) -> dict[str, list[str]]:
+    """The Caddyfile's blocks by address ("" for the global options), lines stripped."""
+    found, name = {}, None
+    for line in text.splitlines():
+        if line.endswith("{") and not line.startswith("\t"):
+            name = line[:-1].strip()
+            found[name] = []
+        elif line == "}":
+            name = None
+        elif name is not None and line.strip():
+            found[name].append(line.strip())
+    return found
 
 
 def test_files_mode_serves_the_admins_certificate():
     text = https.caddyfile(settings(HTTPS_MODE="files", HTTPS_DOMAIN="hub.school.edu",
                                     HTTPS_CERT_FILE="campus.pem", HTTPS_KEY_FILE="campus-key.pem"))
-    assert site_block(text) == ["tls /etc/aihub-https/certs/campus.pem /etc/aihub-https/certs/campus-key.pem",
-                                "reverse_proxy hub:8000"]
-    assert text.splitlines()[-len(site_block(text)) - 2] == "hub.school.edu {"
-    assert "\thttp_port 80\n\thttps_port 443\n\tdefault_sni hub.school.edu\n" in text
+    assert blocks(text)["hub.school.edu"] == [
+        "tls /etc/aihub-https/certs/campus.pem /etc/aihub-https/certs/campus-key.pem", "reverse_proxy hub:8000"]
+    assert "default_sni hub.school.edu" in blocks(text)[""]
     assert "skip_install_trust" not in text and "email" not in text
 
 
 def test_internal_mode_uses_caddys_own_ca():
-    text = https.caddyfile(settings(HTTPS_MODE="internal", HTTPS_DOMAIN="192.168.1.10",
-                                    HTTPS_PORT="18443", HTTP_PORT="18080"))
-    assert site_block(text) == ["tls internal", "reverse_proxy hub:8000"]
-    assert "\thttp_port 18080\n\thttps_port 18443\n" in text
-    assert "\tskip_install_trust\n" in text
-    assert "192.168.1.10 {" in text
+    text = https.caddyfile(settings(HTTPS_MODE="internal", HTTPS_DOMAIN="192.168.1.10"))
+    assert blocks(text)["192.168.1.10"] == ["tls internal", "reverse_proxy hub:8000"]
+    assert "skip_install_trust" in blocks(text)[""]
 
 
 def test_acme_mode_leaves_certificates_to_lets_encrypt():
     text = https.caddyfile(settings(HTTPS_MODE="acme", HTTPS_DOMAIN="hub.school.edu", HTTPS_EMAIL="it@school.edu"))
-    assert site_block(text) == ["reverse_proxy hub:8000"]
-    assert "\temail it@school.edu\n" in text
-    assert "tls" not in text.replace("https_port", "")
+    assert blocks(text)["hub.school.edu"] == ["reverse_proxy hub:8000"]
+    assert "email it@school.edu" in blocks(text)[""]
     assert "email" not in https.caddyfile(settings(HTTPS_MODE="acme", HTTPS_DOMAIN="hub.school.edu"))
 
 
+@pytest.mark.parametrize("port, target", [("443", "https://hub.school.edu{uri}"),
+                                          ("18443", "https://hub.school.edu:18443{uri}")])
+def test_plain_http_redirects_to_the_https_address_and_port(port, target):
+    """Caddy's own redirect would drop a port other than 443."""
+    text = https.caddyfile(settings(HTTPS_MODE="internal", HTTPS_DOMAIN="hub.school.edu", HTTPS_PORT=port))
+    assert blocks(text)["http://"] == [f"redir {target} 308"]
+    assert "auto_https disable_redirects" in blocks(text)[""]
+
+
 def test_caddy_has_no_admin_endpoint_and_no_http3():
-    text = https.caddyfile(settings(HTTPS_MODE="acme", HTTPS_DOMAIN="hub.school.edu"))
-    assert "\tadmin off\n" in text and "protocols h1 h2" in text
+    options = blocks(https.caddyfile(settings(HTTPS_MODE="acme", HTTPS_DOMAIN="hub.school.edu")))[""]
+    assert "admin off" in options and "protocols h1 h2" in options
 
 
 # -- Caddy's start --------------------------------------------------------------------
@@ -206,6 +238,7 @@ def test_caddy_gets_the_https_settings_and_nothing_else():
 def test_the_hub_waits_for_caddy_and_publishes_no_port():
     hub = OVERRIDE["services"]["hub"]
     assert hub["depends_on"]["caddy"]["condition"] == "service_healthy"
+    assert OVERRIDE["services"]["caddy"]["depends_on"]["secrets"]["condition"] == "service_completed_successfully"
     assert "ports: !reset []" in (ROOT / "docker-compose.https.yml").read_text()
     secrets_job = OVERRIDE["services"]["secrets"]
     assert secrets_job["environment"] == {HTTPS_FRONT_MARK: "caddy"}
