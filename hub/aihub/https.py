@@ -28,10 +28,10 @@ CERTS_DIR = Path("/etc/aihub-https/certs")
 CADDYFILE = Path("/etc/caddy/Caddyfile")
 # Caddy reaches the hub's proxy (aihub.services.PROXY_PORT) by its compose service name
 # on the front network. Not imported: aihub.services needs the database driver, which
-# Caddy's image lacks; tests/unit/test_shared_facts.py keeps the two equal.
+# Caddy's image lacks; tests/unit/test_https.py keeps the two equal.
 HUB_ADDRESS = "hub:8000"
-# Where Caddy keeps its certificates and, in internal mode, its CA (the caddy-data
-# volume; XDG_DATA_HOME=/data in https/Dockerfile). Students' browsers trust this root.
+# Internal mode's root certificate, which students' browsers trust, in the caddy-data
+# volume (XDG_DATA_HOME=/data in https/Dockerfile); the README's command copies it out.
 INTERNAL_ROOT = "/data/caddy/pki/authorities/local/root.crt"
 
 

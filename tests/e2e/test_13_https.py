@@ -26,6 +26,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from aihub.https import INTERNAL_ROOT
+
 from .browser import Browser
 from .stack import run
 
@@ -34,7 +36,6 @@ STANDIN_FILES = ["tests/standins/compose.https-standins.yml"]
 DOMAIN = "localhost"
 HTTPS_PORT, HTTP_PORT = 18443, 18080
 HTTPS_URL = f"https://{DOMAIN}:{HTTPS_PORT}"
-INTERNAL_ROOT = "/data/caddy/pki/authorities/local/root.crt"
 ASK_OLLAMA = "%%ai ollama:qwen2.5:0.5b\nExplain a Python list comprehension in one sentence."
 STUDENT = ("tls-student", "correct-horse-battery-tls")
 

@@ -246,6 +246,13 @@ def test_the_hub_waits_for_caddy_and_publishes_no_port():
     assert f"./https/certs:{https.CERTS_DIR}:ro" in OVERRIDE["services"]["caddy"]["volumes"]
 
 
+def test_the_readmes_copy_internal_modes_root_from_where_caddy_keeps_it():
+    command = f"docker compose cp caddy:{https.INTERNAL_ROOT} aihub-root.crt"
+    assert command in (ROOT / "README.md").read_text() and command in (ROOT / "README.zh-CN.md").read_text()
+    assert "ENV XDG_DATA_HOME=/data " in (ROOT / "https/Dockerfile").read_text()
+    assert "caddy-data:/data" in OVERRIDE["services"]["caddy"]["volumes"]
+
+
 def test_caddy_reaches_the_hub_where_its_proxy_listens():
     assert https.HUB_ADDRESS == f"hub:{services.PROXY_PORT}"
     assert "hub" in yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
