@@ -217,6 +217,14 @@ def test_internal_mode_serves_the_hub_with_caddys_own_ca(https_stack, campus_ca,
     assert_notebook_and_ai_work(student_session(root), figures, "internal")
 
 
+def test_the_rehearsal_runs_behind_https(https_stack):
+    """The admin's class tools talk to the hub inside its container: its public https://
+    address must not get in their way."""
+    result = https_stack.compose("exec", "-T", "hub", "python", "-m", "aihub.rehearse", "--students", "2", timeout=600)
+    assert "(2 of 2 ready)" in result.stdout and "(2 of 2 answered)" in result.stdout, result.stdout
+    assert "FAILED" not in result.stdout
+
+
 def test_acme_mode_passes_caddys_configuration_check(https_stack):
     """Let's Encrypt needs a public domain: here, Caddy validates the configuration only."""
     result = https_stack.compose("run", "--rm", "--no-deps", "-e", "HTTPS_MODE=acme", "-e", "HTTPS_DOMAIN=hub.example.edu",
