@@ -7,8 +7,9 @@ with a CA it makes; mode `internal` is trusted through the root Caddy made, copi
 its volume with the README's command. In both: log in, a cell over the kernel
 websocket, a `%%ai` cell and the chat panel, every request and websocket verified
 against that CA alone (no `verify=False`); plain HTTP redirects to HTTPS; every cookie
-is Secure; the hub's own port is not published. Mode `acme` needs a public domain and
-Let's Encrypt, so here only Caddy's check of its configuration runs (`caddy validate`).
+is Secure; the hub's own port is not published; the admin's rehearsal still runs. Mode
+`acme` needs a public domain and Let's Encrypt, so here only Caddy's check of its
+configuration runs (`caddy validate`).
 """
 
 from __future__ import annotations
