@@ -6,7 +6,7 @@ Secrets come from the `secrets` volume (aihub.secrets). Logic lives in the aihub
 package, with its tests; this file only wires it in.
 """
 
-from aihub import secrets, settings as settings_module
+from aihub import https, secrets, settings as settings_module
 from aihub.auth import TEMPLATE_PATHS, BundleAuthenticator, landing_page
 from aihub.database import database_url
 from aihub.labels import student_container_labels
@@ -27,6 +27,11 @@ c.JupyterHub.bind_url = f"http://:{PROXY_PORT}"
 c.JupyterHub.hub_bind_url = f"http://0.0.0.0:{HUB_API_PORT}"
 c.JupyterHub.hub_connect_url = f"http://hub:{HUB_API_PORT}"
 c.JupyterHub.cookie_secret = bytes.fromhex(secret["HUB_COOKIE_SECRET"])
+# Behind Caddy (HTTPS_MODE, docker-compose.https.yml) the hub knows the address students
+# open: it sends them to https:// and every cookie, its own and students' servers', is
+# Secure (its proxy reports plain HTTP, the hop from Caddy).
+c.JupyterHub.public_url = https.public_url(settings)
+c.JupyterHub.tornado_settings = {"cookie_options": https.cookie_options(settings)}
 c.ConfigurableHTTPProxy.auth_token = secret["PROXY_AUTH_TOKEN"]
 # Accounts, servers and tokens live in PostgreSQL, where admins can query them; a
 # restarted database is reconnected to, not an error.

@@ -5,11 +5,16 @@
 # start's CPU: providers/aihub_providers/lazy_server.py); the AiExtension settings
 # below apply then. With AI_ENABLED=false it is not loaded at all. Installed in
 # /etc/jupyter/.
+import json
 import os
 
 from aihub_providers.configured import configured_provider_ids
 
 c = get_config()  # noqa: F821 (provided by Jupyter Server)
+# Behind HTTPS the hub gives every server it starts its cookie options (Secure);
+# JupyterHub applies them to the server's login cookie, this to its XSRF cookie too.
+if os.environ.get("JUPYTERHUB_COOKIE_OPTIONS"):
+    c.ServerApp.tornado_settings = {"xsrf_cookie_kwargs": json.loads(os.environ["JUPYTERHUB_COOKIE_OPTIONS"])}
 if os.environ.get("AI_ENABLED", "true") == "false":
     c.ServerApp.jpserver_extensions = {"jupyter_ai": False}
 else:

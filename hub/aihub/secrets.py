@@ -21,7 +21,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Callable
 
-from . import settings as settings_module
+from . import https, settings as settings_module
 
 SECRETS_DIR = Path("/srv/secrets")
 
@@ -81,7 +81,10 @@ def read_or_exit(directory: Path | None = None) -> dict[str, str]:
 def main(argv: list[str], directory: Path | None = None) -> int:
     command = argv[0] if argv else ""
     if command == "init":
-        ensure(settings_module.load_or_exit(), directory)
+        settings = settings_module.load_or_exit()
+        if problems := https.start_problems(settings):
+            settings_module.exit_on_error(settings_module.ConfigError(problems))
+        ensure(settings, directory)
         print(f"aihub: secrets ready in {directory or SECRETS_DIR}")
         return 0
     if command == "admin-login":

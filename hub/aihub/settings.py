@@ -213,6 +213,26 @@ def host_list(text: str) -> tuple[str, ...]:
     return hosts
 
 
+def https_domain(text: str) -> str:
+    """The name (or LAN address) students open over HTTPS; empty: not set."""
+    if text and not re.fullmatch(r"[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?", text):
+        raise ValueError("is not a host name or IP address, e.g. hub.school.edu or 192.168.1.10 (no https://, no port)")
+    return text.lower()
+
+
+def email(text: str) -> str:
+    if text and not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", text):
+        raise ValueError("is not an email address")
+    return text
+
+
+def file_name(text: str) -> str:
+    """A file's name inside a folder of the bundle (no path: the folder is mounted)."""
+    if not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9._-]*", text):
+        raise ValueError("must be a file name only (no folder), e.g. hub.crt")
+    return text
+
+
 @dataclass(frozen=True)
 class Setting:
     name: str
@@ -235,6 +255,31 @@ def project_name(text: str) -> str:
         raise ValueError("must be lowercase letters, digits, _ and -, starting with a letter or digit")
     return text
 
+
+HTTPS_MODES = ("acme", "files", "internal")
+
+# Read by the hub (its public address, secure cookies), by Caddy's start in front of it
+# (aihub.https) and by docker-compose.https.yml (ports).
+HTTPS_SETTINGS: tuple[Setting, ...] = (
+    Setting("HTTPS_MODE", "off", choice("off", *HTTPS_MODES),
+            "off: plain HTTP on HUB_PORT; acme: Let's Encrypt certificates; files: your certificate in https/certs/;"
+            " internal: Caddy's own CA, for a LAN (all three need docker-compose.https.yml)",
+            heading="HTTPS (Caddy in front of the hub, docker-compose.https.yml; see HTTPS in the README)",
+            note="Turn it on with COMPOSE_FILE=docker-compose.yml:docker-compose.https.yml in .env; the hub's"
+                 " own port (HUB_PORT) is then no longer published."),
+    Setting("HTTPS_DOMAIN", "", https_domain,
+            "the name students open, e.g. hub.school.edu (internal mode: a LAN name or IP address, e.g. 192.168.1.10); needed with HTTPS_MODE"),
+    Setting("HTTPS_EMAIL", "", email,
+            "acme: the address Let's Encrypt writes to about your certificates (optional)"),
+    Setting("HTTPS_CERT_FILE", "hub.crt", file_name,
+            "files: your certificate (PEM, followed by its intermediate certificates), a file in https/certs/"),
+    Setting("HTTPS_KEY_FILE", "hub.key", file_name,
+            "files: the certificate's private key (PEM, no passphrase), a file in https/certs/"),
+    Setting("HTTPS_PORT", "443", port,
+            "host port of HTTPS (acme needs 443)"),
+    Setting("HTTP_PORT", "80", port,
+            "host port that redirects plain HTTP to HTTPS (acme needs 80 for Let's Encrypt's check)"),
+)
 
 SETTINGS: tuple[Setting, ...] = (
     Setting("COMPOSE_PROJECT_NAME", "aihub", project_name,
@@ -310,6 +355,7 @@ SETTINGS: tuple[Setting, ...] = (
         Setting(vendor.base_env, vendor.default_base or "", url,
                 f"{vendor.name} API base URL" + ("; set it to offer this provider" if vendor.default_base is None else "")),
     )),
+    *HTTPS_SETTINGS,
     Setting("HUB_COOKIE_SECRET", "", hex_secret,
             "signs login cookies; empty: generated on first start", secret=True,
             heading="Hub internals"),
@@ -357,9 +403,48 @@ def load(environ: Mapping[str, str] | None = None, table: tuple[Setting, ...] = 
             problems.append(f"{setting.name}={shown} {reason}; {ENV_FILE_HINT}")
     if not problems and values.get("use_ai_proxy") and not values.get("ai_proxy_url"):
         problems.append(f"AI_PROXY_URL is empty but USE_AI_PROXY=true: give the proxy's URL; {ENV_FILE_HINT}")
+    if not problems:
+        problems += https_problems(values)
     if problems:
         raise ConfigError(problems)
     return SimpleNamespace(**values)
+
+
+def https_problems(values: Mapping[str, Any]) -> list[str]:
+    """What the HTTPS settings (HTTPS_SETTINGS) need of each other: a mode needs a domain,
+    Let's Encrypt a public DNS name, and the two ports must differ."""
+    mode, domain = values.get("https_mode", "off"), values.get("https_domain", "")
+    if mode == "off":
+        return []
+    if not domain:
+        return [f"HTTPS_DOMAIN is empty but HTTPS_MODE={mode}: give the name students open,"
+                f" e.g. hub.school.edu; {ENV_FILE_HINT}"]
+    if mode == "acme" and (re.fullmatch(r"[\d.]+", domain) or "." not in domain or domain.endswith(".local")):
+        return [f"HTTPS_DOMAIN={domain!r} cannot get a Let's Encrypt certificate (not a public DNS name):"
+                f" use HTTPS_MODE=internal or files; {ENV_FILE_HINT}"]
+    if values.get("http_port") == values.get("https_port"):
+        return [f"HTTP_PORT and HTTPS_PORT are both {values.get('https_port')}: give them different ports; {ENV_FILE_HINT}"]
+    return []
+
+
+# docker-compose.https.yml sets this in the `secrets` job's environment, so the check at
+# start knows whether Caddy stands in front of the hub (HTTPS_MODE must agree).
+HTTPS_FRONT_MARK = "AIHUB_HTTPS_FRONT"
+HTTPS_COMPOSE_FILES = "COMPOSE_FILE=docker-compose.yml:docker-compose.https.yml"
+
+
+def https_front_problems(settings: SimpleNamespace, environ: Mapping[str, str] | None = None) -> list[str]:
+    """HTTPS_MODE against the compose files in use: secure cookies on a plain-HTTP hub
+    would lock everyone out, and Caddy without a mode has nothing to serve."""
+    environ = os.environ if environ is None else environ
+    in_front = bool(environ.get(HTTPS_FRONT_MARK))
+    if settings.https_mode != "off" and not in_front:
+        return [f"HTTPS_MODE={settings.https_mode} but docker-compose.https.yml is not in use:"
+                f" add {HTTPS_COMPOSE_FILES} to .env (or set HTTPS_MODE=off)"]
+    if settings.https_mode == "off" and in_front:
+        return [f"HTTPS_MODE is off but docker-compose.https.yml is in use:"
+                f" set HTTPS_MODE to {', '.join(HTTPS_MODES[:-1])} or {HTTPS_MODES[-1]}; {ENV_FILE_HINT}"]
+    return []
 
 
 def vendor_environment(settings: SimpleNamespace) -> dict[str, str]:

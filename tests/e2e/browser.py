@@ -17,9 +17,16 @@ import websocket
 
 
 class Browser:
-    def __init__(self, base_url: str):
+    def __init__(self, base_url: str, ca_file: str | None = None):
+        """`ca_file`: the CA that signed an https:// hub's certificate, trusted for every
+        request and websocket (verification stays on)."""
         self.base_url = base_url.rstrip("/")
         self.session = requests.Session()
+        if ca_file:
+            self.session.verify = ca_file
+            # Else REQUESTS_CA_BUNDLE, where set, would win over the session's CA.
+            self.session.trust_env = False
+        self.ssl_options = {"ca_certs": ca_file} if ca_file else None
         self.username: str | None = None
 
     # -- plumbing ------------------------------------------------------------------
@@ -146,6 +153,7 @@ class Browser:
             header=[f"Cookie: {cookies}", f"X-XSRFToken: {self._xsrf(self.server_path + '/')}"],
             origin=self.base_url,
             timeout=timeout,
+            sslopt=self.ssl_options,
         )
 
     def chat(self, prompt: str, timeout: float = 120) -> str:

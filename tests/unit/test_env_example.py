@@ -11,6 +11,8 @@ from aihub.settings import COMPOSE_SETTINGS, SETTINGS
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_TEXT = (ROOT / "docker-compose.yml").read_text()
+# The HTTPS override (README, HTTPS) gives its variables the same defaults.
+HTTPS_COMPOSE_TEXT = (ROOT / "docker-compose.https.yml").read_text()
 DOCUMENTED = {setting.name: setting for setting in SETTINGS + COMPOSE_SETTINGS}
 
 
@@ -25,7 +27,7 @@ REFERENCE = re.compile(
 )
 # VAR -> the defaults it is given in docker-compose.yml (None: used without one).
 COMPOSE_DEFAULTS: dict[str, set[str | None]] = {}
-for _match in REFERENCE.finditer(COMPOSE_TEXT):
+for _match in REFERENCE.finditer(COMPOSE_TEXT + HTTPS_COMPOSE_TEXT):
     COMPOSE_DEFAULTS.setdefault(_match["braced"] or _match["bare"], set()).add(
         _match["default"] if _match["op"] else None
     )
@@ -60,7 +62,7 @@ def test_each_compose_variable_is_documented_with_the_compose_default(name):
     assert DOCUMENTED[name].default == compose_default(name)
 
 
-@pytest.mark.parametrize("dockerfile", ["hub/Dockerfile", "singleuser/Dockerfile"])
+@pytest.mark.parametrize("dockerfile", ["hub/Dockerfile", "singleuser/Dockerfile", "https/Dockerfile"])
 def test_dockerfile_build_arg_defaults_equal_the_compose_defaults(dockerfile):
     """`docker build` without compose must build the same image as `docker compose build`."""
     args = dict(re.findall(r"^ARG (\w+)=(.*)$", (ROOT / dockerfile).read_text(), re.M))

@@ -26,6 +26,7 @@ TOPIC_HEADINGS = {
     "restarts": "重启",
     "back up and restore": "备份",
     "mirrors for slow networks": "镜像",
+    "HTTPS": "HTTPS",
     "%%ai": "%%ai",
     "Ollama through the gateway": "Ollama",
     "thinking models": "思考",
