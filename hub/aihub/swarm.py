@@ -5,9 +5,9 @@ of DockerSpawner's SwarmSpawner: its method resolution order puts ClassroomSpawn
 logic first and SwarmSpawner's service handling under it, so nothing is copied.
 
 Where a student's home volume lives (HOME_STORAGE):
-- node: a plain local volume on the worker where the student's server first ran. The
-  spawner records that node in its state (kept in the hub's database) and pins later
-  servers to it. A drained or lost worker keeps its students out until it is back, and
+- node: a plain local volume on one worker: the spawner picks the least busy worker at
+  the student's first start, records it in its state (kept in the hub's database) and
+  pins every server of that student to it. A drained or lost worker keeps its students out until it is back, and
   they are told so in one line naming the node.
 - nfs: a volume of the local driver mounting HOME_NFS_SERVER:HOME_NFS_PATH/<volume>, so
   any worker can run the server and Swarm moves it, files included, when a worker is
@@ -25,8 +25,9 @@ from types import SimpleNamespace
 from docker.errors import NotFound
 from docker.types import DriverConfig, Mount
 from dockerspawner import SwarmSpawner
-from traitlets import Unicode
+from traitlets import Unicode, default
 
+from .labels import student_filter
 from .spawner import HOME_DIR, ClassroomSpawner
 
 WORKERS_ONLY = "node.role==worker"
@@ -35,6 +36,10 @@ NFS_HOMES_MOUNT = "/srv/aihub-homes"
 NODE_STATE_KEY = "home_node"
 # The uid of jovyan in the students' image: their folders on the export are theirs.
 STUDENT_UID = 1000
+# The students' image's CMD (singleuser/Dockerfile; a unit test holds the two together).
+# DockerSpawner would read it from the image on the hub's engine, which on a Swarm need
+# not hold the image: the workers pull it.
+STUDENT_COMMAND = ["jupyterhub-singleuser"]
 # Task states of a service that wants to run but is not placed on any node yet.
 WAITING_STATES = {"new", "pending", "assigned"}
 
@@ -80,6 +85,20 @@ def node_unavailable(node: dict | None) -> str:
     return ""
 
 
+def least_busy_worker(nodes: list[dict], student_tasks: list[dict]) -> str:
+    """The id of the active, ready worker running the fewest students' servers."""
+    workers = [node for node in nodes if node.get("Spec", {}).get("Role") == "worker"
+               and not node_unavailable(node)]
+    if not workers:
+        raise RuntimeError("No worker node is available for a new server; ask your admin to add or "
+                           "activate one (docker node ls).")
+    load = {node["ID"]: 0 for node in workers}
+    for task in student_tasks:
+        if task.get("NodeID") in load:
+            load[task["NodeID"]] += 1
+    return min(workers, key=lambda node: (load[node["ID"]], node.get("Description", {}).get("Hostname", "")))["ID"]
+
+
 def service_environment(service: dict) -> dict[str, str]:
     spec = service.get("Spec", {}).get("TaskTemplate", {}).get("ContainerSpec", {})
     return dict(variable.partition("=")[::2] for variable in spec.get("Env") or ())
@@ -91,6 +110,10 @@ class SwarmClassroomSpawner(ClassroomSpawner, SwarmSpawner):
     nfs_path = Unicode("", config=True, help="Exported folder holding one folder per student.")
 
     home_node = ""
+
+    @default("cmd")
+    def _image_command(self):
+        return STUDENT_COMMAND
 
     def load_state(self, state: dict) -> None:
         super().load_state(state)
@@ -117,6 +140,10 @@ class SwarmClassroomSpawner(ClassroomSpawner, SwarmSpawner):
         if self.pinned_to_node and self.home_node:
             if reason := node_unavailable(await self._node(self.home_node)):
                 raise RuntimeError(reason)
+        elif self.pinned_to_node:
+            # Chosen here, not by Swarm, so that the server is pinned from its first start:
+            # Swarm would move an unpinned one, without its files, when its node drains.
+            self.home_node = least_busy_worker(await self.docker("nodes"), await self._student_tasks())
         if self.home_storage == "nfs":
             for volume in self.volume_binds:
                 self._make_nfs_home(volume)
@@ -127,13 +154,6 @@ class SwarmClassroomSpawner(ClassroomSpawner, SwarmSpawner):
         self.extra_placement_spec = {**self.extra_placement_spec,
                                      "constraints": placement_constraints(self.home_node if self.pinned_to_node else "")}
         return await SwarmSpawner.create_object(self)
-
-    async def start(self):
-        ip_port = await super().start()
-        if self.pinned_to_node and not self.home_node:
-            task = await self.get_task()
-            self.home_node = (task or {}).get("NodeID", "")
-        return ip_port
 
     async def poll(self):
         status = await super().poll()
@@ -148,6 +168,12 @@ class SwarmClassroomSpawner(ClassroomSpawner, SwarmSpawner):
 
     async def _container_token(self) -> str:
         return service_environment(await self.get_object() or {}).get("JUPYTERHUB_API_TOKEN", "")
+
+    async def _student_tasks(self) -> list[dict]:
+        services = await self.docker("services", filters=student_filter(self.prefix))
+        ids = {service["ID"] for service in services}
+        tasks = await self.docker("tasks", filters={"desired-state": "running"})
+        return [task for task in tasks if task.get("ServiceID") in ids]
 
     async def _node(self, node_id: str) -> dict | None:
         try:

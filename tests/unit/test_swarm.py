@@ -2,6 +2,9 @@
 on the node where they were made or on NFS."""
 
 import asyncio
+import json
+import re
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -11,14 +14,14 @@ from traitlets.config import Config
 from aihub import settings
 from aihub.server_token import STATE_KEY
 from aihub.spawner import ClassroomSpawner
-from aihub.swarm import (NODE_STATE_KEY, WORKERS_ONLY, SwarmClassroomSpawner, home_mount, node_unavailable,
-                         placement_constraints, spawner_class, student_image)
+from aihub.swarm import (NODE_STATE_KEY, STUDENT_COMMAND, WORKERS_ONLY, SwarmClassroomSpawner, home_mount,
+                         least_busy_worker, node_unavailable, placement_constraints, spawner_class, student_image)
 
-DRAINED = {"ID": "n1", "Description": {"Hostname": "worker1"}, "Spec": {"Availability": "drain"},
+DRAINED = {"ID": "n1", "Spec": {"Role": "worker", "Availability": "drain"}, "Description": {"Hostname": "worker1"},
            "Status": {"State": "ready"}}
-ACTIVE = {"ID": "n2", "Description": {"Hostname": "worker2"}, "Spec": {"Availability": "active"},
+ACTIVE = {"ID": "n2", "Description": {"Hostname": "worker2"}, "Spec": {"Role": "worker", "Availability": "active"},
           "Status": {"State": "ready"}}
-DOWN = {"ID": "n3", "Description": {"Hostname": "worker3"}, "Spec": {"Availability": "active"},
+DOWN = {"ID": "n3", "Description": {"Hostname": "worker3"}, "Spec": {"Role": "worker", "Availability": "active"},
         "Status": {"State": "down"}}
 
 
@@ -53,6 +56,11 @@ class FakeSwarm:
             return self.service
         if method == "tasks":
             return [self.task]
+        if method == "nodes":
+            return list(self.nodes.values())
+        if method == "services":
+            assert kwargs["filters"] == {"label": ["org.aihub.project=class1", "org.aihub.role=student-server"]}
+            return []
         raise AssertionError(f"unexpected Docker call {method}")
 
     def created(self) -> dict:
@@ -90,6 +98,15 @@ def test_the_students_image_comes_from_the_registry_when_one_is_named():
     assert student_image(SimpleNamespace(image_registry="", singleuser_image="x:1")) == "x:1"
 
 
+def test_the_servers_command_is_the_students_images_own():
+    """The manager's engine need not hold the image to read its command."""
+    dockerfile = (Path(__file__).resolve().parents[2] / "singleuser" / "Dockerfile").read_text()
+    assert json.loads(re.search(r"^CMD (.+)$", dockerfile, re.M)[1]) == STUDENT_COMMAND
+    spawner = make_spawner(FakeSwarm())
+    assert run(spawner.get_command())[0] == "jupyterhub-singleuser"
+    assert not [call for call in spawner.docker.calls if call[0] == "inspect_image"]
+
+
 def test_servers_run_on_workers_and_a_home_node_pins_them():
     assert placement_constraints("") == [WORKERS_ONLY] == ["node.role==worker"]
     assert placement_constraints("n1") == ["node.role==worker", "node.id==n1"]
@@ -119,14 +136,15 @@ def test_an_unavailable_home_node_is_one_line_naming_it(node, words):
     assert node_unavailable(ACTIVE) == ""
 
 
-def test_a_first_server_is_a_dnsrr_service_on_any_worker_and_records_its_node():
-    fake = FakeSwarm(nodes=[ACTIVE])
+def test_a_first_server_is_a_dnsrr_service_pinned_to_the_least_busy_worker():
+    fake = FakeSwarm(nodes=[DRAINED, ACTIVE])
     spawner = make_spawner(fake, extra_networks=["class1-models"])
     run(spawner.create_object())
     created = fake.created()
     template = created["task_template"]
     assert created["name"] == "class1-alice"
-    assert template["Placement"]["Constraints"] == ["node.role==worker"]
+    assert template["Placement"]["Constraints"] == ["node.role==worker", "node.id==n2"]
+    assert spawner.get_state()[NODE_STATE_KEY] == "n2"
     assert [network["Target"] for network in template["Networks"]] == ["class1-users", "class1-models"]
     assert template["ContainerSpec"]["Mounts"][0]["Type"] == "volume"
     assert created["endpoint_spec"]["Mode"] == "dnsrr"
@@ -134,16 +152,14 @@ def test_a_first_server_is_a_dnsrr_service_on_any_worker_and_records_its_node():
     assert [method for method, _, _ in fake.calls if method.startswith("connect")] == []
 
 
-def test_start_records_the_node_the_first_server_ran_on(monkeypatch):
-    fake = FakeSwarm(nodes=[ACTIVE])
-    fake.service = {"ID": "s1"}
-    spawner = make_spawner(fake)
-
-    async def started(self):
-        return ("class1-alice", 8888)
-    monkeypatch.setattr(ClassroomSpawner, "start", started)
-    assert run(spawner.start()) == ("class1-alice", 8888)
-    assert spawner.get_state()[NODE_STATE_KEY] == "n2"
+def test_the_least_busy_available_worker_gets_a_new_student():
+    manager = {"ID": "m", "Spec": {"Role": "manager", "Availability": "active"}, "Status": {"State": "ready"}}
+    other = {**ACTIVE, "ID": "n4", "Description": {"Hostname": "worker4"}}
+    tasks = [{"NodeID": "n2"}, {"NodeID": "n2"}, {"NodeID": "n4"}, {"NodeID": "m"}]
+    assert least_busy_worker([manager, DRAINED, DOWN, ACTIVE, other], tasks) == "n4"
+    assert least_busy_worker([manager, ACTIVE, other], []) == "n2"  # a tie: by host name
+    with pytest.raises(RuntimeError, match="No worker node is available"):
+        least_busy_worker([manager, DRAINED, DOWN], [])
 
 
 def test_the_home_node_outlives_a_stop_and_a_hub_restart():
