@@ -77,6 +77,7 @@ def node_unavailable(node: dict | None) -> str:
     availability = node.get("Spec", {}).get("Availability", "active")
     state = node.get("Status", {}).get("State", "ready")
     if availability != "active":
+        availability = {"drain": "drained", "pause": "paused"}.get(availability, availability)
         return (f"Your files are on worker node {name}, which is {availability} (taking no servers); "
                 f"ask your admin to make it active again: docker node update --availability active {name}")
     if state != "ready":

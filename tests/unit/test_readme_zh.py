@@ -34,6 +34,7 @@ TOPIC_HEADINGS = {
     "proxies": "代理",
     "configuration": "配置",
     "capacity": "容量",
+    "several machines: Docker Swarm": "Swarm",
     "test it": "测试",
 }
 

@@ -126,7 +126,7 @@ def test_a_home_on_nfs_is_a_local_volume_mounting_the_students_folder():
 
 
 @pytest.mark.parametrize("node, words", [
-    (DRAINED, ["worker1", "drain", "docker node update --availability active worker1"]),
+    (DRAINED, ["worker1", "drained", "docker node update --availability active worker1"]),
     (DOWN, ["worker3", "down"]),
     (None, ["left the swarm"]),
 ])
@@ -185,7 +185,7 @@ def test_a_drained_home_node_refuses_the_start_with_its_name_and_the_fix():
     fake = FakeSwarm(nodes=[DRAINED])
     spawner = make_spawner(fake)
     spawner.home_node = "n1"
-    with pytest.raises(RuntimeError, match="worker node worker1, which is drain.*--availability active worker1"):
+    with pytest.raises(RuntimeError, match="worker node worker1, which is drained.*--availability active worker1"):
         run(spawner.create_object())
     assert fake.service is None
 
