@@ -160,10 +160,13 @@ class SwarmClassroomSpawner(ClassroomSpawner, SwarmSpawner):
         status = await super().poll()
         if status is None and self.pinned_to_node and self.home_node:
             # Swarm keeps a pinned server "pending" forever when its node is drained or
-            # down: for the hub and the student that server has stopped.
+            # down: for the hub and the student that server has stopped. JupyterHub does
+            # not stop a server that poll reports stopped, so its service goes here, or
+            # it would start again behind the hub's back when the node returns.
             task = await self.get_task()
             if task and task["Status"]["State"] in WAITING_STATES:
                 if reason := node_unavailable(await self._node(self.home_node)):
+                    await self.remove_object()
                     return reason
         return status
 

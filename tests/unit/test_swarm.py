@@ -54,6 +54,9 @@ class FakeSwarm:
             if self.service is None:
                 raise NotFound("no such service")
             return self.service
+        if method == "remove_service":
+            self.service = None
+            return None
         if method == "tasks":
             return [self.task]
         if method == "nodes":
@@ -223,6 +226,8 @@ def test_poll_sees_a_server_stranded_by_its_home_node(node, task_state, stopped)
     spawner.home_node = node["ID"]
     status = run(spawner.poll())
     assert (status is not None) == stopped
+    # A stranded server's service is removed: it must not start when the node returns.
+    assert (fake.service is None) == stopped
     if stopped:
         assert "worker1" in status
 
