@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from aihub.settings import COMPOSE_SETTINGS, SETTINGS
 from aihub.swarm import NFS_HOMES_MOUNT, home_mount
 
 REPO = Path(__file__).resolve().parents[2]
@@ -60,3 +61,14 @@ def test_the_nfs_file_mounts_the_export_where_the_hub_makes_students_folders():
     # The hub and the students' servers mount the same export the same way.
     assert options["o"] == students["o"] and options["type"] == students["type"] == "nfs"
     assert students["device"] == options["device"] + "/v"
+
+
+@pytest.mark.parametrize("stack_file", ["docker-stack.yml", "docker-stack.nfs.yml"])
+def test_each_variable_of_the_stack_files_is_a_documented_setting_with_its_default(stack_file):
+    documented = {setting.name: setting for setting in SETTINGS + COMPOSE_SETTINGS}
+    found = re.findall(r"\$\{([A-Z_]+)(?::([-?])([^}]*))?\}", (REPO / stack_file).read_text())
+    assert found
+    for name, op, value in found:
+        assert name in documented, f"{stack_file} uses {name}: add it to the settings tables"
+        if op == "-":
+            assert value == documented[name].default, name
