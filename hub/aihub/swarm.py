@@ -7,8 +7,8 @@ logic first and SwarmSpawner's service handling under it, so nothing is copied.
 Where a student's home volume lives (HOME_STORAGE):
 - node: a plain local volume on one worker: the spawner picks the least busy worker at
   the student's first start, records it in its state (kept in the hub's database) and
-  pins every server of that student to it. A drained or lost worker keeps its students out until it is back, and
-  they are told so in one line naming the node.
+  pins every server of that student to it. A drained or lost worker keeps its students
+  out until it is back, and they are told so in one line naming the node.
 - nfs: a volume of the local driver mounting HOME_NFS_SERVER:HOME_NFS_PATH/<volume>, so
   any worker can run the server and Swarm moves it, files included, when a worker is
   drained. The hub makes each student's folder on the export before the first start.
