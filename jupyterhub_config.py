@@ -12,7 +12,8 @@ from aihub.database import database_url
 from aihub.labels import student_container_labels
 from aihub.services import (HUB_API_PORT, PROXY_PORT, hub_roles, hub_services, server_token_scopes,
                             student_networks)
-from aihub.spawner import HOME_DIR, HOME_VOLUME, ClassroomSpawner
+from aihub.spawner import HOME_DIR, HOME_VOLUME
+from aihub.swarm import spawner_class, student_image
 from aihub.user_env import WITHOUT_AI, user_environment
 
 settings = settings_module.load_or_exit()
@@ -58,12 +59,13 @@ c.JupyterHub.default_url = landing_page
 
 # --- Student servers ---------------------------------------------------------------
 
-# One container per student, from the image docker compose builds from singleuser/;
-# a class's servers start in turns, SPAWN_CONCURRENCY at once, each student shown
-# their place in line.
-c.JupyterHub.spawner_class = ClassroomSpawner
+# One container per student (or, SPAWNER_MODE=swarm, one Swarm service on a worker),
+# from the image docker compose builds from singleuser/ (on a Swarm, pulled from
+# IMAGE_REGISTRY); a class's servers start in turns, SPAWN_CONCURRENCY at once, each
+# student shown their place in line.
+c.JupyterHub.spawner_class = spawner_class(settings)
 c.ClassroomSpawner.start_concurrency = settings.spawn_concurrency
-c.DockerSpawner.image = settings.singleuser_image
+c.DockerSpawner.image = student_image(settings)
 # docker compose builds the image; pulling could only fetch someone else's.
 c.DockerSpawner.pull_policy = "never"
 # Containers, volumes and the network carry the stack's name (as in docker-compose.yml).
@@ -83,6 +85,17 @@ c.DockerSpawner.cpu_limit = settings.user_cpu_limit
 # Nothing in a student's container may gain privileges (no setuid escalation).
 c.DockerSpawner.extra_host_config = {"security_opt": ["no-new-privileges"]}
 c.Spawner.default_url = "/lab"
+# On a Swarm: each worker pulls the image itself; the hub reaches a server by its service
+# name through DNS round-robin (no IPVS needed in the nodes' kernels); a student's home
+# stays on one worker node or lives on NFS (HOME_STORAGE). A service's containers carry
+# the same labels as a compose stack's. (no-new-privileges has no service option on
+# Engine 20.10: the students' image runs as jovyan.)
+c.SwarmClassroomSpawner.pull_policy = "skip"
+c.SwarmClassroomSpawner.extra_endpoint_spec = {"mode": "dnsrr"}
+c.SwarmClassroomSpawner.extra_container_spec = {"labels": student_container_labels(settings.compose_project_name)}
+c.SwarmClassroomSpawner.home_storage = settings.home_storage
+c.SwarmClassroomSpawner.nfs_server = settings.home_nfs_server
+c.SwarmClassroomSpawner.nfs_path = settings.home_nfs_path
 # AI models: base URLs, keys (or the server's own token, with the gateway), proxies.
 c.DockerSpawner.environment = user_environment(settings)
 # ...or none of that, for a server started with the option {"ai": false}.

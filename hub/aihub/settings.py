@@ -110,6 +110,10 @@ def hostname(text: str) -> str:
     return text
 
 
+def hostname_or_empty(text: str) -> str:
+    return text and hostname(text)
+
+
 def identifier(text: str) -> str:
     """A PostgreSQL role or database name, or a hub user name: safe in URLs and SQL."""
     if not re.fullmatch(r"[a-z_][a-z0-9_.-]{0,62}", text):
@@ -121,6 +125,19 @@ def image(text: str) -> str:
     if not re.fullmatch(r"[a-z0-9][a-z0-9._/:@-]*", text):
         raise ValueError("is not a Docker image name, e.g. aihub-singleuser:0.1.0")
     return text
+
+
+def registry(text: str) -> str:
+    """An image registry's address, host[:port][/path], or empty (none)."""
+    if text and not re.fullmatch(r"[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:\d{1,5})?(/[a-z0-9._-]+)*", text):
+        raise ValueError("is not a registry address; use host[:port], e.g. registry.example.edu:5000 (no http://)")
+    return text
+
+
+def absolute_path(text: str) -> str:
+    if not re.fullmatch(r"/[A-Za-z0-9._/-]*", text) or "/../" in text + "/":
+        raise ValueError("must be an absolute path (letters, digits, . _ - /), e.g. /srv/aihub-homes")
+    return text.rstrip("/") or "/"
 
 
 def password(text: str) -> str:
@@ -307,6 +324,19 @@ SETTINGS: tuple[Setting, ...] = (
             "how many students' servers start at once; the others wait their turn, seeing their place in line (about 2 per CPU core)"),
     Setting("CULL_IDLE_TIMEOUT", "1h", duration,
             "stop a student's server after this long without activity (seconds, or 30m, 1h); 0 = never"),
+    Setting("SPAWNER_MODE", "docker", choice("docker", "swarm"),
+            "docker: each student's server is a container on this machine (docker-compose.yml); swarm: a Swarm service on a worker node (docker-stack.yml sets it)",
+            heading="Several machines: Docker Swarm (see Swarm in the README)"),
+    Setting("IMAGE_REGISTRY", "", registry,
+            "registry the Swarm's nodes pull the bundle's images from, host[:port], e.g. registry.example.edu:5000; prefixes SINGLEUSER_IMAGE and docker-stack.yml's images (swarm only)"),
+    Setting("HOME_STORAGE", "node", choice("node", "nfs"),
+            "where students' home volumes live on a Swarm: node: on the worker where each was made, the student's server always runs there; nfs: on HOME_NFS_SERVER, servers run on any worker",
+            note="node needs nothing shared, but a student whose worker is drained or down cannot start until it is back;"
+                 " nfs lets Swarm move servers to another worker, files included, and needs an NFS server every worker can mount."),
+    Setting("HOME_NFS_SERVER", "", hostname_or_empty,
+            "NFS server holding students' homes (HOME_STORAGE=nfs), e.g. nfs.example.edu"),
+    Setting("HOME_NFS_PATH", "/srv/aihub-homes", absolute_path,
+            "exported folder on HOME_NFS_SERVER; each student's home is a subfolder named after their volume"),
     Setting("POSTGRES_HOST", "postgres", hostname, "host of the hub's PostgreSQL database",
             heading="Hub database"),
     Setting("POSTGRES_PORT", "5432", port, "port of the hub's PostgreSQL database"),
@@ -405,6 +435,8 @@ def load(environ: Mapping[str, str] | None = None, table: tuple[Setting, ...] = 
         problems.append(f"AI_PROXY_URL is empty but USE_AI_PROXY=true: give the proxy's URL; {ENV_FILE_HINT}")
     if not problems:
         problems += https_problems(values)
+    if not problems and values.get("home_storage") == "nfs" and not values.get("home_nfs_server"):
+        problems.append(f"HOME_NFS_SERVER is empty but HOME_STORAGE=nfs: name the NFS server; {ENV_FILE_HINT}")
     if problems:
         raise ConfigError(problems)
     return SimpleNamespace(**values)

@@ -72,7 +72,10 @@ def env_example(table: tuple[Setting, ...] | None = None) -> str:
         lines.append(f"# {setting.help}")
         lines += textwrap.wrap(setting.note, WIDTH, initial_indent="# ", subsequent_indent="# ",
                                break_long_words=False, break_on_hyphens=False)
-        lines.append(f"{setting.name}={'' if setting.secret else setting.default}")
+        value = "" if setting.secret else setting.default
+        # Quoted when it holds a space, so that a shell can read the file too (the Swarm
+        # deploy exports it with `set -a; . ./.env`); docker compose drops the quotes.
+        lines.append(f'{setting.name}="{value}"' if " " in value else f"{setting.name}={value}")
     return "\n".join(lines) + "\n"
 
 

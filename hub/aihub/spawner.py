@@ -179,12 +179,15 @@ class ClassroomSpawner(RecordsServerToken, DockerSpawner):
             await asyncio.sleep(1)
         yield {"progress": 30, "message": "Starting your server..."}
 
+    def networks_to_join(self) -> list[str]:
+        """The extra networks of this server (none for a server started without AI)."""
+        return [] if self.user_options.get("ai") is False else list(self.extra_networks)
+
     async def create_object(self):
         # Docker creates a container on one network; the others are joined before it starts.
         created = await super().create_object()
-        if self.user_options.get("ai") is not False:
-            for network in self.extra_networks:
-                await self.docker("connect_container_to_network", created["Id"], network)
+        for network in self.networks_to_join():
+            await self.docker("connect_container_to_network", created["Id"], network)
         return created
 
     @default("apply_user_options")

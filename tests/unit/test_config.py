@@ -16,6 +16,7 @@ from traitlets.config.loader import PyFileConfigLoader
 from aihub import secrets, settings
 from aihub.auth import BundleAuthenticator, landing_page
 from aihub.spawner import ClassroomSpawner, home_volume, volume_owner
+from aihub.swarm import SwarmClassroomSpawner
 
 CONFIG_FILE = Path(__file__).resolve().parents[2] / "jupyterhub_config.py"
 # What an admin of a second class on the same machine might put in .env.
@@ -27,7 +28,7 @@ CLASS_ENV = {
 }
 CONFIGURABLES = {cls.__name__: cls for cls in [
     JupyterHub, ConfigurableHTTPProxy, Authenticator, NativeAuthenticator, BundleAuthenticator, Spawner, DockerSpawner,
-    ClassroomSpawner,
+    ClassroomSpawner, SwarmClassroomSpawner,
 ]}
 
 
@@ -155,3 +156,19 @@ def test_students_join_ollamas_network_only_without_the_gateway(start_hub, env, 
     config, _ = start_hub({**CLASS_ENV, **env})
     spawner = ClassroomSpawner(config=config, user=SimpleNamespace(name="alice"))
     assert spawner.network_name == "class1-users" and spawner.extra_networks == networks
+
+
+def test_on_a_swarm_students_servers_are_services_from_the_registry(start_hub):
+    config, _ = start_hub({**CLASS_ENV, "SPAWNER_MODE": "swarm", "IMAGE_REGISTRY": "registry.example.edu:5000"})
+    app = JupyterHub(config=config)
+    assert app.spawner_class is SwarmClassroomSpawner
+    spawner = SwarmClassroomSpawner(config=config, user=SimpleNamespace(name="alice"))
+    assert spawner.image == "registry.example.edu:5000/aihub-singleuser:0.1.0"
+    # Each worker pulls the image; the manager's engine need not hold it.
+    assert spawner.pull_policy == "skip"
+    assert spawner.extra_endpoint_spec == {"mode": "dnsrr"}
+    assert spawner.network_name == "class1-users"
+    assert spawner.object_name == "class1-alice"
+    assert spawner.extra_container_spec["labels"]["org.aihub.role"] == "student-server"
+    assert (spawner.home_storage, spawner.start_concurrency, spawner.mem_limit) == ("node", 4, 1024**3)
+    assert [mount["Source"] for mount in spawner.mounts] == ["class1-user-alice"]

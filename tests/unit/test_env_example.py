@@ -1,6 +1,7 @@
 """.env.example is generated from aihub.settings, whose tables agree with docker-compose.yml."""
 
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -69,3 +70,12 @@ def test_dockerfile_build_arg_defaults_equal_the_compose_defaults(dockerfile):
     build_args = yaml.safe_load(COMPOSE_TEXT)["x-build-args"]
     assert set(build_args) <= set(args)
     assert {name: args[name] for name in build_args} == {name: compose_default(name) for name in build_args}
+
+
+def test_a_shell_reads_env_example_as_docker_compose_does():
+    """The Swarm deploy exports .env with `set -a; . ./.env` (README)."""
+    shown = subprocess.run(["sh", "-c", "set -a; . ./.env.example; env"], cwd=ROOT, capture_output=True, text=True)
+    assert shown.returncode == 0 and not shown.stderr, shown.stderr
+    exported = dict(line.split("=", 1) for line in shown.stdout.splitlines() if "=" in line)
+    for setting in SETTINGS + COMPOSE_SETTINGS:
+        assert exported[setting.name] == ("" if setting.secret else setting.default), setting.name

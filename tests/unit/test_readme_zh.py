@@ -38,6 +38,7 @@ TOPIC_HEADINGS = {
     "capacity": "容量",
     "sizing: one machine, Swarm or Kubernetes": "规模",
     "Kubernetes": "Kubernetes",
+    "several machines: Docker Swarm": "Swarm",
     "test it": "测试",
 }
 
