@@ -3,6 +3,13 @@
 import pytest
 
 FIGURES: dict[str, str] = {}
+DOCKER_SUITES = ("e2e", "swarm")  # the folders whose tests drive the real stack in Docker
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if any(f"/{suite}/" in str(item.fspath) for suite in DOCKER_SUITES):
+            item.add_marker(pytest.mark.e2e)
 
 
 @pytest.fixture(scope="session")

@@ -24,12 +24,6 @@ TEST_SETTINGS = {
 }
 
 
-def pytest_collection_modifyitems(items):
-    for item in items:
-        if "/e2e/" in str(item.fspath):
-            item.add_marker(pytest.mark.e2e)
-
-
 @pytest.fixture(scope="session")
 def stack(figures):
     if not shutil.which("docker"):

@@ -22,12 +22,6 @@ SETTINGS = {
 }
 
 
-def pytest_collection_modifyitems(items):
-    for item in items:
-        if "/swarm/" in str(item.fspath):
-            item.add_marker(pytest.mark.e2e)
-
-
 @pytest.fixture(scope="session")
 def cluster(figures):
     if not shutil.which("docker"):
