@@ -32,9 +32,9 @@ def students(cluster, swarm_admin):
     return browsers
 
 
-def test_the_hub_database_and_gateway_run_on_the_manager(cluster):
+def test_the_hub_database_and_gateway_run_on_the_manager(cluster, figures):
     nodes = cluster.docker(MANAGER, "node", "ls").stdout
-    print(f"\n$ docker node ls\n{nodes}")
+    figures["swarm: $ docker node ls"] = "\n" + nodes.rstrip()
     assert all(name in nodes for name in (MANAGER, *WORKERS))
     for service in ("hub", "postgres", "gateway", "ollama"):
         assert cluster.node_of(f"{STACK}_{service}") == MANAGER, service
@@ -44,7 +44,7 @@ def test_students_servers_spread_over_both_workers_and_answer(cluster, students,
     placed = {name: cluster.node_of(f"{STACK}-{name}") for name in students}
     listing = cluster.docker(MANAGER, "service", "ps", "--format", "{{.Name}} {{.Node}} {{.CurrentState}}",
                              *(f"{STACK}-{name}" for name in students)).stdout
-    print(f"\n$ docker service ps {' '.join(f'{STACK}-{name}' for name in students)}\n{listing}")
+    figures[f"swarm: $ docker service ps {' '.join(f'{STACK}-{name}' for name in students)}"] = "\n" + listing.rstrip()
     assert set(placed.values()) == set(WORKERS), placed
     figures["swarm: students' servers by node"] = ", ".join(f"{name} on {node}" for name, node in placed.items())
     for name, browser in students.items():
@@ -105,11 +105,11 @@ def test_a_drained_workers_students_are_told_where_their_files_are(cluster, stud
         # the node returns.
         listing = cluster.docker(MANAGER, "service", "ls", "--format", "{{.Name}} {{.Replicas}}").stdout
         assert not [name for name in on_drained if f"{STACK}-{name} " in listing], listing
-        print(f"\n$ docker node update --availability drain {drained}; docker service ls\n{listing}")
+        figures[f"swarm: $ docker node update --availability drain {drained}; docker service ls"] = "\n" + listing.rstrip()
         # Starting again says which node holds the files and what the admin can do.
         browser = students[on_drained[0]]
         message = spawn_failure(browser)
-        print(f"\n{browser.username} presses Start: {message}")
+        figures[f"swarm: {browser.username} presses Start"] = message
         assert f"worker node {drained}, which is drained" in message, message
         assert f"docker node update --availability active {drained}" in message, message
         # The other worker's students work on.
