@@ -1,7 +1,8 @@
 """The bundle on a Docker Swarm of a manager and two workers (tests/swarm/cluster.py),
 deployed from docker-stack.yml with the README's commands: students sign up and are
 approved, their servers spread over both workers, each runs a cell and a %%ai cell
-through the gateway (metered in the ledger), a hub restart keeps their kernels, and a
+through the gateway (metered in the ledger, within budgets), %%ai answers again after a
+gateway or database restart, a hub restart keeps their kernels, and a
 drained worker's students are told which node holds their files, until it is back."""
 
 import time
@@ -61,6 +62,29 @@ def test_students_servers_spread_over_both_workers_and_answer(cluster, students,
 def test_every_students_ai_call_is_in_the_ledger(cluster, students):
     rows = cluster.psql("SELECT DISTINCT username FROM ai_usage WHERE status = 'ok'").split()
     assert set(STUDENTS) <= set(rows), rows
+
+
+def test_a_students_budget_holds_on_the_swarm(cluster, students):
+    cluster.psql("INSERT INTO ai_budget_overrides (username, daily_tokens) VALUES ('cai', 1)")
+    try:
+        output = students["cai"].run_cell(ASK_OLLAMA, timeout=180, expect_ok=False).strip()
+        assert "daily AI budget of 1 tokens used; resets at 00:00 UTC" in output, output
+    finally:
+        cluster.psql("DELETE FROM ai_budget_overrides WHERE username = 'cai'")
+
+
+@pytest.mark.parametrize("service", ["gateway", "postgres"])
+def test_after_a_restart_of_the_gateway_or_database_ai_answers_again(cluster, students, service, figures):
+    cluster.docker(MANAGER, "service", "update", "--force", "--quiet", f"{STACK}_{service}")
+    started, deadline = time.monotonic(), time.monotonic() + 180
+    while True:  # as a student would, running the cell again until it answers
+        answer = students["ben"].run_cell(ASK_OLLAMA, timeout=180, expect_ok=False)
+        if answer.strip() and "Traceback" not in answer and "Error" not in answer[:40]:
+            break
+        assert time.monotonic() < deadline, f"no %%ai answer 180 s after restarting {service}: {answer}"
+        time.sleep(3)
+    figures[f"swarm: {service} restarted (service update --force) to an %%ai answer"] = \
+        f"{time.monotonic() - started:.1f} s"
 
 
 def test_the_idle_culler_runs_beside_the_hub(cluster, swarm_admin):
