@@ -69,6 +69,14 @@ class Browser:
         response.raise_for_status()
         return response.text
 
+    @classmethod
+    def logged_in_admin(cls, base_url: str, login: tuple[str, str]) -> "Browser":
+        """The admin, logged in with the password the bundle generated (`login`)."""
+        browser = cls(base_url)
+        browser.log_in(*login)
+        assert browser.is_logged_in(), "the admin could not log in with the generated password"
+        return browser
+
     def log_in(self, username: str, password: str) -> requests.Response:
         response = self.submit("/hub/login", "/hub/login", {"username": username, "password": password})
         self.username = username

@@ -8,19 +8,16 @@ from pathlib import Path
 import pytest
 
 from .browser import Browser
-from .stack import Stack
+from .stack import SMALL_CLASSROOM, Stack
 
 TEST_PROJECT = "aihub-test"
 TEST_PORT = int(os.environ.get("AIHUB_TEST_PORT", "18000"))
-# What an admin might put in .env; small limits keep the test machine comfortable.
+# What an admin might put in .env: the small classroom, a culler, a vendor.
 TEST_SETTINGS = {
-    "USER_MEM_LIMIT": "1G", "USER_CPU_LIMIT": "1", "CULL_IDLE_TIMEOUT": "1h",
+    **SMALL_CLASSROOM, "CULL_IDLE_TIMEOUT": "1h",
     # A vendor key, and the vendor's base URL at the test upstream (compose.e2e.yml).
     "DEEPSEEK_API_KEY": "sk-e2e-test-key-not-a-real-one",
     "DEEPSEEK_BASE_URL": "http://vendor-upstream:11434/v1",
-    # The Ollama stand-ins' random models never stop on their own (they cut at 32 tokens
-    # unless asked for more): the gateway's answer cap asks for as much as they give.
-    "AI_DEFAULT_MAX_TOKENS": "32",
 }
 
 
@@ -41,11 +38,7 @@ def stack(figures):
 
 @pytest.fixture(scope="session")
 def admin(stack):
-    user, password = stack.admin_login()
-    browser = Browser(stack.url)
-    browser.log_in(user, password)
-    assert browser.is_logged_in(), "the admin could not log in with the generated password"
-    return browser
+    return Browser.logged_in_admin(stack.url, stack.admin_login())
 
 
 @pytest.fixture(scope="session")

@@ -50,6 +50,12 @@ def copy_repository(destination: Path) -> None:
             shutil.copy2(source, target)
 
 
+# Settings every test stack starts with: small limits keep the test machine comfortable,
+# and the Ollama stand-ins' random models never stop on their own (they cut at 32 tokens
+# unless asked for more), so the gateway's answer cap asks for as much as they give.
+SMALL_CLASSROOM = {"USER_MEM_LIMIT": "1G", "USER_CPU_LIMIT": "1", "AI_DEFAULT_MAX_TOKENS": "32"}
+
+
 class Stack:
     def __init__(self, workdir: Path, project: str, port: int, settings: dict[str, str]):
         self.workdir = workdir
