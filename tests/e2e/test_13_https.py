@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
+import re
 import socket
 import ssl
 import time
@@ -31,13 +32,13 @@ from aihub.https import INTERNAL_ROOT
 
 from .browser import Browser
 from .stack import run
+from .test_02_ai import ASK_OLLAMA
 
 HTTPS_FILES = ["docker-compose.https.yml"]
 STANDIN_FILES = ["tests/standins/compose.https-standins.yml"]
 DOMAIN = "localhost"
 HTTPS_PORT, HTTP_PORT = 18443, 18080
 HTTPS_URL = f"https://{DOMAIN}:{HTTPS_PORT}"
-ASK_OLLAMA = "%%ai ollama:qwen2.5:0.5b\nExplain a Python list comprehension in one sentence."
 STUDENT = ("tls-student", "correct-horse-battery-tls")
 
 
@@ -107,10 +108,25 @@ def make_ca_and_certificate(directory):
 
 # -- what every mode must show ----------------------------------------------------------
 
-def assert_plain_http_redirects():
-    response = requests.get(f"http://{DOMAIN}:{HTTP_PORT}/hub/login?next=%2Fhub%2F", allow_redirects=False, timeout=10)
+def assert_plain_http_redirects() -> str:
+    url = f"http://{DOMAIN}:{HTTP_PORT}/hub/login?next=%2Fhub%2F"
+    response = requests.get(url, allow_redirects=False, timeout=10)
     assert response.status_code in (301, 308), (response.status_code, response.text[:200])
     assert response.headers["Location"] == f"{HTTPS_URL}/hub/login?next=%2Fhub%2F"
+    return f"{url} -> {response.status_code} {response.headers['Location']}"
+
+
+def verified_certificate(ca_file) -> str:
+    """The hub's certificate as a client trusting `ca_file` alone sees it (verification and
+    host name checked): TLS version, subject and issuer."""
+    context = ssl.create_default_context(cafile=str(ca_file))
+    with socket.create_connection(("127.0.0.1", HTTPS_PORT), timeout=10) as raw:
+        with context.wrap_socket(raw, server_hostname=DOMAIN) as tls:
+            assert tls.version() in ("TLSv1.2", "TLSv1.3")
+            certificate = tls.getpeercert()
+            names = {part: dict(rdn[0] for rdn in certificate[part]).get("commonName", "")
+                     for part in ("subject", "issuer")}
+            return f"{tls.version()}, subject CN={names['subject']!r}, issuer CN={names['issuer']!r}, verified"
 
 
 def assert_hub_port_not_published(stack):
@@ -119,11 +135,12 @@ def assert_hub_port_not_published(stack):
         socket.create_connection(("127.0.0.1", stack.port), timeout=3).close()
 
 
-def assert_cookies_secure(browser: Browser, names: set[str]):
+def assert_cookies_secure(browser: Browser, names: set[str]) -> str:
     cookies = {cookie.name: cookie for cookie in browser.session.cookies}
     assert names <= set(cookies), sorted(cookies)
     insecure = sorted(name for name, cookie in cookies.items() if not cookie.secure)
     assert not insecure, f"cookies without Secure over HTTPS: {insecure}"
+    return ", ".join(f"{name} (Secure)" for name in sorted(cookies))
 
 
 def student_session(ca_file) -> Browser:
@@ -138,8 +155,10 @@ def assert_notebook_and_ai_work(student: Browser, figures, label: str):
         student.start_server()
     student.wait_until_ready()
     student.open_lab()
-    assert_cookies_secure(student, {"jupyterhub-session-id", "jupyterhub-hub-login", f"jupyterhub-user-{STUDENT[0]}"})
+    figures[f"HTTPS ({label}): the student's cookies"] = assert_cookies_secure(
+        student, {"jupyterhub-session-id", "jupyterhub-hub-login", f"jupyterhub-user-{STUDENT[0]}"})
     assert student.run_cell("print(6 * 7)").strip() == "42"
+    figures[f"HTTPS ({label}): a cell over the kernel websocket (wss://, verified)"] = "print(6 * 7) -> 42"
     started = time.monotonic()
     answer = student.run_cell(ASK_OLLAMA, timeout=180)
     figures[f"HTTPS ({label}): %%ai cell to answer"] = f"{time.monotonic() - started:.1f} s"
@@ -180,11 +199,14 @@ def test_files_mode_serves_the_hub_with_the_admins_certificate(https_stack, camp
     result = up_wait(https_stack, https_settings(https_stack, "files"))
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     figures["HTTPS (files): up -d --wait from the plain stack"] = f"{time.monotonic() - started:.1f} s"
-    assert_plain_http_redirects()
+    figures["HTTPS (files): plain HTTP"] = assert_plain_http_redirects()
     assert_hub_port_not_published(https_stack)
     # Without the campus CA, the certificate is refused: verification is really on.
-    with pytest.raises(requests.exceptions.SSLError):
+    with pytest.raises(requests.exceptions.SSLError) as refused:
         requests.get(HTTPS_URL + "/hub/login", timeout=10)
+    [why] = re.findall(r"certificate verify failed[^(']*", str(refused.value))[:1]
+    figures["HTTPS (files): without the campus CA"] = f"refused: {why.strip()}"
+    figures["HTTPS (files): with the campus CA"] = verified_certificate(campus_ca)
 
     admin = Browser(HTTPS_URL, ca_file=str(campus_ca))
     admin.log_in(*https_stack.admin_login())
@@ -209,11 +231,8 @@ def test_internal_mode_serves_the_hub_with_caddys_own_ca(https_stack, campus_ca,
     # Caddy's root, not the campus CA, now vouches for the hub.
     with pytest.raises(requests.exceptions.SSLError):
         requests.get(HTTPS_URL + "/hub/login", verify=str(campus_ca), timeout=10)
-    context = ssl.create_default_context(cafile=str(root))
-    with socket.create_connection(("127.0.0.1", HTTPS_PORT), timeout=10) as raw:
-        with context.wrap_socket(raw, server_hostname=DOMAIN) as tls:
-            assert tls.version() in ("TLSv1.2", "TLSv1.3")
-    assert_plain_http_redirects()
+    figures["HTTPS (internal): with Caddy's root"] = verified_certificate(root)
+    figures["HTTPS (internal): plain HTTP"] = assert_plain_http_redirects()
     assert_hub_port_not_published(https_stack)
     assert_notebook_and_ai_work(student_session(root), figures, "internal")
 

@@ -10,12 +10,12 @@ import time
 import pytest
 
 from e2e.browser import Browser
+from e2e.test_02_ai import ASK_OLLAMA
 
 from .cluster import MANAGER, STACK, WORKERS
 
 PASSWORD = "correct-horse-battery"
 STUDENTS = ("ana", "ben", "cai", "dan")
-ASK_OLLAMA = "%%ai ollama:qwen2.5:0.5b\nExplain a Python list comprehension in one sentence."
 
 
 @pytest.fixture(scope="module")
