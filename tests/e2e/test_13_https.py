@@ -118,15 +118,15 @@ def assert_plain_http_redirects() -> str:
 
 def verified_certificate(ca_file) -> str:
     """The hub's certificate as a client trusting `ca_file` alone sees it (verification and
-    host name checked): TLS version, subject and issuer."""
+    host name checked): TLS version, names and issuer."""
     context = ssl.create_default_context(cafile=str(ca_file))
     with socket.create_connection(("127.0.0.1", HTTPS_PORT), timeout=10) as raw:
         with context.wrap_socket(raw, server_hostname=DOMAIN) as tls:
             assert tls.version() in ("TLSv1.2", "TLSv1.3")
             certificate = tls.getpeercert()
-            names = {part: dict(rdn[0] for rdn in certificate[part]).get("commonName", "")
-                     for part in ("subject", "issuer")}
-            return f"{tls.version()}, subject CN={names['subject']!r}, issuer CN={names['issuer']!r}, verified"
+            names = ", ".join(f"{kind}:{value}" for kind, value in certificate["subjectAltName"])
+            issuer = dict(rdn[0] for rdn in certificate["issuer"]).get("commonName", "")
+            return f"{tls.version()}, for {names}, issuer CN={issuer!r}, verified"
 
 
 def assert_hub_port_not_published(stack):
