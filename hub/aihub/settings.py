@@ -232,9 +232,11 @@ def host_list(text: str) -> tuple[str, ...]:
 
 def https_domain(text: str) -> str:
     """The name (or LAN address) students open over HTTPS; empty: not set."""
-    if text and not re.fullmatch(r"[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?", text):
-        raise ValueError("is not a host name or IP address, e.g. hub.school.edu or 192.168.1.10 (no https://, no port)")
-    return text.lower()
+    try:
+        return hostname_or_empty(text).lower()
+    except ValueError:  # hostname's rule, with what people type by mistake here
+        raise ValueError("is not a host name or IP address, e.g. hub.school.edu or 192.168.1.10"
+                         " (no https://, no port)") from None
 
 
 def email(text: str) -> str:
